@@ -1,0 +1,163 @@
+/**
+ * How a reference agent joins Neuro: it registers every instance it hosts in one call, then keeps one
+ * long-lived Heartbeat stream carrying all their beats in one message per interval (so the cost to Neuro
+ * grows with agent processes, not with instances), applies the directives Neuro sends back, and
+ * reconnects with backoff when Neuro goes away (re-registering first, as a restarted Neuro may ask).
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import {
+  InstanceRegistryService,
+  type HeartbeatResponse,
+  type InstanceBeatSchema,
+  type InstanceSpecSchema,
+  type ReportProgressRequestSchema,
+  type ReportProgressResponse,
+} from '../../gen/neuro/v1/registry_pb.js';
+import { createClient, type ClientOf } from '../../rpc/grpc-adapter.js';
+
+type RegistryServiceClient = ClientOf<typeof InstanceRegistryService>;
+
+export type InstanceSpecInit = MessageInitShape<typeof InstanceSpecSchema>;
+export type InstanceBeatInit = MessageInitShape<typeof InstanceBeatSchema>;
+
+/** One instance an agent hosts, as the registry client sees it. */
+export interface HostedInstance {
+  spec(): InstanceSpecInit;
+  beat(): InstanceBeatInit;
+  /** Neuro has ended this session: stop it and free what it holds. */
+  stopSession(sessionId: string, epoch: bigint, reason: string): void;
+}
+
+export interface RegistryClientOptions {
+  /** Neuro's gRPC address, host:port. */
+  neuroAddress: string;
+  /** The instance token, when Neuro requires one. */
+  token?: string;
+  /** Overrides the interval Neuro asks for (tests). */
+  intervalMs?: number;
+  credentials?: grpc.ChannelCredentials;
+  onError?: (err: Error) => void;
+}
+
+export class RegistryClient {
+  private readonly client: RegistryServiceClient;
+  private readonly instances = new Map<string, HostedInstance>();
+  private stream?: grpc.ClientDuplexStream<unknown, HeartbeatResponse>;
+  private timer?: NodeJS.Timeout;
+  private intervalMs: number;
+  private stopped = false;
+  private backoffMs = 100;
+  private connecting?: Promise<void>;
+  /** Resolves after the first successful registration. */
+  readonly ready: Promise<void>;
+  private markReady!: () => void;
+
+  constructor(private readonly opts: RegistryClientOptions) {
+    const metadata = new grpc.Metadata();
+    if (opts.token) metadata.set('authorization', `Bearer ${opts.token}`);
+    this.client = createClient(InstanceRegistryService, opts.neuroAddress, { metadata, credentials: opts.credentials });
+    this.intervalMs = opts.intervalMs ?? 1000;
+    this.ready = new Promise((r) => (this.markReady = r));
+  }
+
+  add(id: string, instance: HostedInstance): void {
+    this.instances.set(id, instance);
+  }
+
+  /** Registers everything and starts heartbeating; retries in the background until Neuro answers. */
+  start(): Promise<void> {
+    void this.connect();
+    return this.ready;
+  }
+
+  /** Tells Neuro these instances are leaving (best effort). */
+  async deregister(ids = [...this.instances.keys()]): Promise<void> {
+    try {
+      await this.client.deregister({ instanceIds: ids }, { timeoutMs: 2000 });
+    } catch {
+      // Neuro marks them unhealthy after the grace period anyway.
+    }
+  }
+
+  reportProgress(req: MessageInitShape<typeof ReportProgressRequestSchema>): Promise<ReportProgressResponse> {
+    return this.client.reportProgress(req, { timeoutMs: 5000 });
+  }
+
+  /** Stops heartbeating; Neuro sees the instances go unhealthy after the grace period. */
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.stream?.cancel();
+    this.client.close();
+  }
+
+  private connect(): Promise<void> {
+    if (this.connecting) return this.connecting;
+    this.connecting = (async () => {
+      while (!this.stopped) {
+        try {
+          const res = await this.client.register({ instances: [...this.instances.values()].map((i) => i.spec()) }, { timeoutMs: 5000 });
+          if (!this.opts.intervalMs && res.heartbeatIntervalMs) this.intervalMs = res.heartbeatIntervalMs;
+          this.openStream();
+          this.backoffMs = 100;
+          this.markReady();
+          return;
+        } catch (e) {
+          this.opts.onError?.(e as Error);
+          await new Promise((r) => setTimeout(r, this.backoffMs));
+          this.backoffMs = Math.min(this.backoffMs * 2, 2000);
+        }
+      }
+    })().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private openStream(): void {
+    const stream = this.client.heartbeat() as grpc.ClientDuplexStream<unknown, HeartbeatResponse>;
+    this.stream = stream;
+    let dead = false;
+    const lost = () => {
+      if (dead) return;
+      dead = true;
+      if (this.timer) clearInterval(this.timer);
+      this.timer = undefined;
+      if (!this.stopped) setTimeout(() => void this.connect(), this.backoffMs);
+    };
+    stream.on('data', (res: HeartbeatResponse) => this.apply(res));
+    stream.on('error', (e) => {
+      this.opts.onError?.(e);
+      lost();
+    });
+    stream.on('end', lost);
+    const beat = () => {
+      if (dead) return;
+      stream.write({ beats: [...this.instances.values()].map((i) => i.beat()) });
+    };
+    beat();
+    this.timer = setInterval(beat, this.intervalMs);
+    this.timer.unref();
+  }
+
+  private apply(res: HeartbeatResponse): void {
+    const reregister: string[] = [];
+    for (const d of res.directives) {
+      const inst = this.instances.get(d.instanceId);
+      if (!inst) continue;
+      for (const s of d.stop) inst.stopSession(s.sessionId, s.epoch, s.reason);
+      if (d.reregister) reregister.push(d.instanceId);
+    }
+    if (reregister.length) {
+      const specs = reregister.map((id) => this.instances.get(id)!.spec());
+      this.client.register({ instances: specs }, { timeoutMs: 5000 }).catch((e) => this.opts.onError?.(e as Error));
+    }
+    if (res.heartbeatIntervalMs && !this.opts.intervalMs && res.heartbeatIntervalMs !== this.intervalMs && this.timer) {
+      // Neuro stretches the interval as the pool grows; follow it on the next reconnect-free tick.
+      this.intervalMs = res.heartbeatIntervalMs;
+      clearInterval(this.timer);
+      const stream = this.stream!;
+      this.timer = setInterval(() => stream.write({ beats: [...this.instances.values()].map((i) => i.beat()) }), this.intervalMs);
+      this.timer.unref();
+    }
+  }
+}
