@@ -3,6 +3,7 @@
  * (tables for people, --json for scripts). The client commands only talk to Neuro through its gRPC API.
  */
 import { Command, Option } from 'commander';
+import { onSignals } from './signals.js';
 import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { fromJson, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
@@ -53,7 +54,7 @@ function printPool(name: string, p: PoolStatus | undefined): string {
   if (!p) return '';
   const head = `${name}: ${p.totalInstances} total, ${p.idleInstances} idle, ${p.runningInstances} running, ${p.unhealthyInstances} unhealthy, ${p.drainingInstances} draining`;
   const rows = p.instances.map((i) => [i.instanceId, i.status, i.host, i.gpuIds.length, i.sessionId || '-', i.pairedWith || (i.pairedInstances.length ? i.pairedInstances.join(',') : '-')]);
-  return `${head}\n${table(['INSTANCE', 'STATUS', 'HOST', 'GPUS', 'SESSION', 'PAIRED'], rows)}\n`;
+  return rows.length ? `${head}\n${table(['INSTANCE', 'STATUS', 'HOST', 'GPUS', 'SESSION', 'PAIRED'], rows)}\n` : `${head}\n`;
 }
 
 export function describeSession(s: Session): string {
@@ -139,9 +140,10 @@ export function buildProgram(): Command {
 
   serveOptions(program.command('serve').description('run the Neuro server')).action(async (o) => {
     const { startNeuro } = await import('../server/neuro.js');
-    const server = await startNeuro(await configFrom(o));
-    const { onSignals } = await import('./signals.js');
-    onSignals(() => server.stop());
+    // Signals are handled from the first moment: a SIGTERM during start-up waits for it, then stops.
+    const starting = startNeuro(await configFrom(o));
+    onSignals(async () => (await starting).stop());
+    await starting;
   });
 
   serveOptions(program.command('demo').description('Neuro plus a local pool of reference agents on loopback (what npm start runs)'))
@@ -182,9 +184,8 @@ export function buildProgram(): Command {
         httpPort: o.httpPort,
         zmqPortBase: o.zmqPortBase,
       });
-      process.stdout.write(`simulator agent: ${a.instanceIds.length} instances on ${a.grpcAddress}, control WebSocket on port ${a.httpPort}\n`);
-      const { onSignals } = await import('./signals.js');
       onSignals(() => a.stop());
+      process.stdout.write(`simulator agent: ${a.instanceIds.length} instances on ${a.grpcAddress}, control WebSocket on port ${a.httpPort}\n`);
     });
   agent
     .command('trainer')
@@ -215,9 +216,8 @@ export function buildProgram(): Command {
         gpusPerInstance: o.gpus,
         memoryGb: o.memoryGb,
       });
-      process.stdout.write(`trainer agent: ${a.instanceIds.length} instances on ${a.grpcAddress}\n`);
-      const { onSignals } = await import('./signals.js');
       onSignals(() => a.stop());
+      process.stdout.write(`trainer agent: ${a.instanceIds.length} instances on ${a.grpcAddress}\n`);
     });
 
   const pool = program.command('pool').description('the instance pools');

@@ -65,6 +65,11 @@ export class RegistryClient {
     this.instances.set(id, instance);
   }
 
+  /** Stops beating for one instance (it died or left); Neuro sees it go unhealthy after the grace. */
+  remove(id: string): void {
+    this.instances.delete(id);
+  }
+
   /** Registers everything and starts heartbeating; retries in the background until Neuro answers. */
   start(): Promise<void> {
     void this.connect();
