@@ -234,7 +234,7 @@ class Restart implements Cmd {
     const epoch = r.engine.currentEpoch;
     r.store.close();
     r.store = new SqliteStore({ path: r.path });
-    r.engine = new Engine({ heartbeatGraceMs: GRACE });
+    r.engine = new Engine({ heartbeatGraceMs: GRACE, recoveryGraceMs: GRACE });
     r.engine.restore(r.store.load(), r.now);
     commit(r);
     // Invariant 5: everything a caller was told is back, with its allocation.
@@ -277,7 +277,7 @@ describe('engine invariants under random operations, instance deaths and restart
         fc.property(fc.commands(commands, { maxCommands: 60 }), (cmds) => {
           const path = join(dir, `run-${run++}.db`);
           const setup = () => {
-            const engine = new Engine({ heartbeatGraceMs: GRACE });
+            const engine = new Engine({ heartbeatGraceMs: GRACE, recoveryGraceMs: GRACE });
             const store = new SqliteStore({ path });
             const real: Real = { engine, store, path, now: 0, dead: new Set() };
             engine.register(Array.from({ length: SIMS }, (_, k) => simSpec(k + 1, { host: `host-${(k % 3) + 1}` })), 0);

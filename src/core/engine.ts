@@ -46,6 +46,12 @@ export interface EngineOptions {
   retentionMs: number;
   /** Consecutive beats without a session the instance should run before the session fails. */
   missedBeatsToFail: number;
+  /**
+   * After a restart, how long instances have to re-attach before they count as silent. Longer than the
+   * grace: agents notice the restart and reconnect with backoff, and failing every running session
+   * because Neuro itself was down would turn a restart into an outage.
+   */
+  recoveryGraceMs: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
@@ -54,6 +60,7 @@ export const DEFAULT_ENGINE_OPTIONS: EngineOptions = {
   maxEventsPerSession: 100,
   retentionMs: 24 * 3600 * 1000,
   missedBeatsToFail: 2,
+  recoveryGraceMs: 10_000,
 };
 
 /** Something the service layer must do to an instance. */
@@ -156,11 +163,13 @@ export class Engine {
    */
   restore(snap: Snapshot, now: number): { effects: Effect[]; toFinish: string[] } {
     this.epoch = snap.epoch;
+    // The sweep reads beatOrder as "last beat"; a restored instance is given the recovery grace.
+    const virtualBeat = now + Math.max(0, this.opts.recoveryGraceMs - this.opts.heartbeatGraceMs);
     for (const i of snap.instances) {
       i.health = 'joining';
       i.lastHeartbeat = now;
       this.pool.add(i);
-      this.beatOrder.set(i.spec.id, now);
+      this.beatOrder.set(i.spec.id, virtualBeat);
     }
     for (const s of snap.sessions) {
       this.sessions.set(s.id, s);

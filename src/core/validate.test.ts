@@ -61,7 +61,7 @@ describe('validateCreate', () => {
       'stream_config.fps',
     ]);
     assert.deepEqual(fields(() => validateCreate(manual({ stream: { width: 640, height: 480, fps: 30, transport: 'carrier-pigeon' } }), 'MANUAL', catalog)), ['stream_config.transport']);
-    for (const bad of ['../etc/passwd.urdf', '/abs/robot.urdf', 'a\0b.urdf', 'robots\\x.urdf', '']) {
+    for (const bad of ['../etc/passwd.urdf', '/abs/robot.urdf', 'a\0b.urdf', 'robots\\x.urdf', 'robot.xml']) {
       assert.deepEqual(fields(() => validateCreate(manual({ scene: { robotUrdf: bad, obstacles: [], start: { x: 0, y: 0, z: 0 }, goal: null } }), 'MANUAL', catalog)), ['scene_config.robot_urdf'], bad);
     }
     assert.deepEqual(fields(() => validateCreate(training({ training: { algorithm: 'DQN', totalEpisodes: 10, parallelEnvs: 4, hyperparameters: {} } }), 'TRAINING', catalog)), [
@@ -76,6 +76,10 @@ describe('validateCreate', () => {
     assert.deepEqual(fields(() => validateCreate(training({ requirements: { trainingGpus: 4, trainingMemoryGb: 32, simulators: 0, labels: {} } }), 'TRAINING', catalog)), [
       'resource_requirements.isaac_sim_instances',
     ]);
+  });
+
+  it('gives a scene that names no robot the default robot', () => {
+    assert.equal(validateCreate(training({ scene: null }), 'TRAINING', catalog).scene.robotUrdf, 'franka_panda.urdf');
   });
 
   it('lists the supported algorithms when the algorithm is unknown', () => {

@@ -48,6 +48,9 @@ const ASSET = /^[A-Za-z0-9][A-Za-z0-9._-]*\.urdf$/;
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 
+/** The robot of a scene that names none (the seed's training example elides its scene). */
+export const DEFAULT_ROBOT = 'franka_panda.urdf';
+
 export const DEFAULT_STREAM: Stream = { width: 1280, height: 720, fps: 30, transport: 'webrtc' };
 export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
 
@@ -95,11 +98,8 @@ function labels(v: FieldViolation[], field: string, l: Record<string, string>): 
   }
 }
 
-function scene(v: FieldViolation[], s: Scene | null): void {
-  if (!s) {
-    v.push({ field: 'scene_config', description: 'is required' });
-    return;
-  }
+function scene(v: FieldViolation[], given: Scene | null): Scene {
+  const s: Scene = given ? { ...given, robotUrdf: given.robotUrdf || DEFAULT_ROBOT } : { robotUrdf: DEFAULT_ROBOT, obstacles: [], start: { x: 0, y: 0, z: 0 }, goal: null };
   v.push(...checkAssetName(s.robotUrdf, 'scene_config.robot_urdf'));
   if (s.obstacles.length > LIMITS.obstacles) v.push({ field: 'scene_config.obstacles', description: `has ${s.obstacles.length}; at most ${LIMITS.obstacles}` });
   s.obstacles.slice(0, LIMITS.obstacles).forEach((o: Obstacle, k) => {
@@ -112,6 +112,7 @@ function scene(v: FieldViolation[], s: Scene | null): void {
   });
   vec(v, 'scene_config.start_position', s.start);
   if (s.goal) vec(v, 'scene_config.goal_position', s.goal);
+  return s;
 }
 
 function stream(v: FieldViolation[], s: Stream | null): Stream {
@@ -177,17 +178,17 @@ export function validateCreate(raw: RawCreate, rpcMode: Mode, catalog: Algorithm
     const rpc = rpcMode === 'MANUAL' ? 'CreateSession' : rpcMode === 'TRAINING' ? 'CreateTrainingSession' : 'CreateHybridSession';
     v.push({ field: 'mode', description: `is ${raw.mode}; ${rpc} takes ${rpcMode}` });
   }
-  scene(v, raw.scene);
+  const sc = scene(v, raw.scene);
   let out: CreateRequest;
   if (rpcMode === 'MANUAL') {
     const s = stream(v, raw.stream);
     labels(v, 'labels', raw.labels);
-    out = { sessionId: raw.sessionId, mode: 'MANUAL', scene: raw.scene!, stream: s, training: null, requirements: null, hybrid: null, labels: raw.labels };
+    out = { sessionId: raw.sessionId, mode: 'MANUAL', scene: sc, stream: s, training: null, requirements: null, hybrid: null, labels: raw.labels };
   } else {
     const tr = training(v, raw.training, raw.requirements, catalog);
     const h = rpcMode === 'HYBRID' ? hybrid(v, raw.hybrid) : null;
     const s = rpcMode === 'HYBRID' ? stream(v, raw.stream) : null;
-    out = { sessionId: raw.sessionId, mode: rpcMode, scene: raw.scene!, stream: s, training: tr?.t ?? null, requirements: tr?.r ?? null, hybrid: h, labels: {} };
+    out = { sessionId: raw.sessionId, mode: rpcMode, scene: sc, stream: s, training: tr?.t ?? null, requirements: tr?.r ?? null, hybrid: h, labels: {} };
   }
   if (v.length) throw NeuroError.invalid(v);
   return out;

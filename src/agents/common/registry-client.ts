@@ -111,7 +111,7 @@ export class RegistryClient {
         } catch (e) {
           this.opts.onError?.(e as Error);
           await new Promise((r) => setTimeout(r, this.backoffMs));
-          this.backoffMs = Math.min(this.backoffMs * 2, 2000);
+          this.backoffMs = Math.min(this.backoffMs * 2, 1000);
         }
       }
     })().finally(() => (this.connecting = undefined));
