@@ -8,6 +8,12 @@ import * as grpc from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { fromJson, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import {
+  CreateHybridSessionRequestSchema,
+  CreateHybridSessionResponseSchema,
+  CreateTrainingSessionRequestSchema,
+  CreateTrainingSessionResponseSchema,
+  TakeControlResponseSchema,
+  ReleaseControlResponseSchema,
   CreateSessionRequestSchema,
   CreateSessionResponseSchema,
   GetSessionResponseSchema,
@@ -277,6 +283,66 @@ export function buildProgram(): Command {
       );
       c.close();
     });
+  const gangFlags = (c: Command) =>
+    c
+      .option('--id <session-id>', 'session id (default: a new UUID)')
+      .option('--robot <urdf>', 'robot asset', 'franka_panda.urdf')
+      .option('--algorithm <name>', 'learning algorithm', 'PPO')
+      .option('--total-episodes <n>', 'episodes to train', intOpt, 10000)
+      .option('--parallel-envs <n>', 'envs in all (a multiple of --isaac-sim-instances)', intOpt, 4)
+      .option('--hyperparameter <key=value...>', 'e.g. learning_rate=0.0003 (repeatable)')
+      .option('--training-gpus <n>', 'GPUs of the trainer', intOpt, 4)
+      .option('--training-memory-gb <n>', 'memory of the trainer', intOpt, 32)
+      .option('--isaac-sim-instances <n>', 'simulators', intOpt, 4)
+      .option('--from-json <file>', 'the request as proto3 JSON (the seed example), - for stdin');
+  const gangRequest = (o: Record<string, unknown>, mode: SessionMode) => {
+    const hp: Record<string, string> = { learning_rate: '0.0003', gamma: '0.99', clip_range: '0.2' };
+    for (const kv of (o.hyperparameter as string[] | undefined) ?? []) {
+      const [k, ...v] = kv.split('=');
+      if (!k || !v.length) throw new Error(`--hyperparameter takes key=value, got ${kv}`);
+      hp[k] = v.join('=');
+    }
+    return {
+      sessionId: (o.id as string | undefined) ?? crypto.randomUUID(),
+      mode,
+      sceneConfig: { robotUrdf: o.robot as string, startPosition: { x: 0, y: 0, z: 0 } },
+      trainingConfig: { algorithm: o.algorithm as string, totalEpisodes: o.totalEpisodes as number, parallelEnvs: o.parallelEnvs as number, hyperparameters: hp },
+      resourceRequirements: { trainingGpus: o.trainingGpus as number, trainingMemoryGb: o.trainingMemoryGb as number, isaacSimInstances: o.isaacSimInstances as number },
+    };
+  };
+  const gangTable = (r: { message: string; sessionId: string; trainingInstanceId: string; isaacInstanceIds: string[]; zmqChannels: { isaacInstanceId: string; zmqEndpoint: string; protocol: string }[] }) =>
+    `${r.message}\nsession ${r.sessionId}, trainer ${r.trainingInstanceId}, simulators ${r.isaacInstanceIds.join(', ')}\n${table(
+      ['SIMULATOR', 'ENDPOINT', 'PROTOCOL'],
+      r.zmqChannels.map((c) => [c.isaacInstanceId, c.zmqEndpoint, c.protocol]),
+    )}\n`;
+  gangFlags(session.command('train').description('CreateTrainingSession: a trainer and N simulators over ZeroMQ')).action(async (o) => {
+    const c = api(g());
+    const req = o.fromJson ? readJson(CreateTrainingSessionRequestSchema, o.fromJson) : gangRequest(o, SessionMode.TRAINING);
+    const res = await run(() => c.createTrainingSession(req));
+    process.stdout.write(g().json ? `${json(CreateTrainingSessionResponseSchema, res)}\n` : `${gangTable(res)}training status: ${TrainingStatusName(res.trainingStatus)}\nwatch it: neuro session watch ${res.sessionId}\n`);
+    c.close();
+  });
+  gangFlags(session.command('hybrid').description('CreateHybridSession: training that a human can take over'))
+    .option('--initial-controller <who>', '"ai" or a user name', 'ai')
+    .option('--no-record', 'do not record demonstrations')
+    .option('--idle-timeout <seconds>', 'a silent human hands back control after this long', intOpt, 60)
+    .option('--allow-force', 'let TakeControl --force take a simulator from another human')
+    .action(async (o) => {
+      const c = api(g());
+      const req = o.fromJson
+        ? readJson(CreateHybridSessionRequestSchema, o.fromJson)
+        : {
+            ...gangRequest(o, SessionMode.HYBRID),
+            hybridConfig: { initialController: o.initialController, recordDemonstrations: o.record, humanIdleTimeoutSeconds: o.idleTimeout, allowForceTakeover: !!o.allowForce },
+          };
+      const res = await run(() => c.createHybridSession(req));
+      process.stdout.write(
+        g().json
+          ? `${json(CreateHybridSessionResponseSchema, res)}\n`
+          : `${gangTable(res)}${table(['SIMULATOR', 'CONTROL WEBSOCKET'], res.simulatorEndpoints.map((e) => [e.isaacInstanceId, e.controlWsUrl]))}\ntake one over: neuro control drive ${res.sessionId} ${res.isaacInstanceIds[0] ?? ''} --user $USER --take\n`,
+      );
+      c.close();
+    });
   session
     .command('get <session-id>')
     .description('GetSession: state, allocation, and why each instance was chosen')
@@ -330,7 +396,49 @@ export function buildProgram(): Command {
       c.close();
     });
 
+  const control = program.command('control').description('HYBRID: take a simulator over from the AI and hand it back');
+  control
+    .command('take <session-id> <isaac-instance-id>')
+    .requiredOption('--user <name>', 'who takes control')
+    .option('--force', 'take it from another human (if the session allows)')
+    .action(async (sid: string, iid: string, o) => {
+      const c = api(g());
+      const res = await run(() => c.takeControl({ sessionId: sid, isaacInstanceId: iid, user: o.user, force: !!o.force }));
+      process.stdout.write(g().json ? `${json(TakeControlResponseSchema, res)}\n` : `${res.message}\ncontrol WebSocket: ${res.controlWsUrl}\n`);
+      c.close();
+    });
+  control
+    .command('release <session-id> <isaac-instance-id>')
+    .option('--user <name>', 'who releases (must be the holder)')
+    .action(async (sid: string, iid: string, o) => {
+      const c = api(g());
+      const res = await run(() => c.releaseControl({ sessionId: sid, isaacInstanceId: iid, user: o.user ?? '' }));
+      process.stdout.write(g().json ? `${json(ReleaseControlResponseSchema, res)}\n` : `${res.message}\n`);
+      c.close();
+    });
+  control
+    .command('drive <session-id> [isaac-instance-id]')
+    .description('drive a simulator from the keyboard over its control WebSocket (MANUAL, or HYBRID with --take)')
+    .option('--user <name>', 'who drives', process.env.USER || 'operator')
+    .option('--take', 'HYBRID: take control first and release it on quit')
+    .action(async (sid: string, iid: string | undefined, o) => {
+      const c = api(g());
+      const s = (await run(() => c.getSession({ sessionId: sid }))).session!;
+      const sim = iid ?? (s.instanceId || s.isaacInstanceIds[0] || '');
+      const url = s.instanceId === sim ? s.controlWsUrl : s.simulatorEndpoints.find((e) => e.isaacInstanceId === sim)?.controlWsUrl;
+      if (!url) fail(new NeuroError('INVALID_ARGUMENT', 'NOT_IN_SESSION', `${sim} is not a simulator of ${sid}`));
+      if (o.take) await run(() => c.takeControl({ sessionId: sid, isaacInstanceId: sim, user: o.user, force: false }));
+      const { drive } = await import('./drive.js');
+      await run(() => drive({ url: url!, user: o.user, input: process.stdin, output: process.stdout }));
+      if (o.take) await run(() => c.releaseControl({ sessionId: sid, isaacInstanceId: sim, user: o.user }));
+      c.close();
+    });
+
   return program;
+}
+
+function TrainingStatusName(t: number): string {
+  return ['UNSPECIFIED', 'INITIALIZING', 'RUNNING', 'COMPLETED', 'FAILED', 'STOPPED'][t] ?? String(t);
 }
 
 export async function main(argv: string[]): Promise<void> {

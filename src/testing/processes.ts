@@ -140,7 +140,9 @@ export async function startTrainerAgent(neuro: string, count: number, extra: str
 export function client(address: string, token?: string): Api {
   const metadata = new grpc.Metadata();
   if (token) metadata.set('authorization', `Bearer ${token}`);
-  return createClient(NeuroOrchestratorService, address, { metadata });
+  // A channel of its own: a subchannel shared with clients that watched Neuro die would still be in
+  // reconnect backoff when the restarted Neuro is already serving.
+  return createClient(NeuroOrchestratorService, address, { metadata, channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
 }
 
 /**
