@@ -39,6 +39,8 @@ export async function drive(o: DriveOptions): Promise<{ actionsSent: number; las
   let state: State | undefined;
   let joint = 0;
   let sent = 0;
+  let acked = 0;
+  let allAcked: (() => void) | undefined;
   let note = '';
   const tty = !!o.output.isTTY;
   const render = () => {
@@ -54,8 +56,8 @@ export async function drive(o: DriveOptions): Promise<{ actionsSent: number; las
   const act = (delta: number) => {
     if (!hello || ws.readyState !== WebSocket.OPEN) return;
     const action = hello.robot.joints.map((_, k) => (k === joint ? delta : 0));
-    ws.send(JSON.stringify({ type: 'action', action }));
     sent++;
+    ws.send(JSON.stringify({ type: 'action', action, seq: sent }));
   };
   const opened = new Promise<void>((resolve, reject) => {
     ws.once('error', reject);
@@ -66,7 +68,10 @@ export async function drive(o: DriveOptions): Promise<{ actionsSent: number; las
         resolve();
         o.onReady?.();
       } else if (m.type === 'state') state = m as unknown as State;
-      else if (m.type === 'error') note = `refused: ${String(m.message)}`;
+      else if (m.type === 'ack') {
+        acked = Math.max(acked, Number(m.seq));
+        if (acked >= sent) allAcked?.();
+      } else if (m.type === 'error') note = `refused: ${String(m.message)}`;
       else if (m.type === 'control') note = `control: ${String(m.controller)}${m.reason ? ` (${String(m.reason)})` : ''}`;
       render();
     });
@@ -99,11 +104,16 @@ export async function drive(o: DriveOptions): Promise<{ actionsSent: number; las
   await done;
   if (o.input.isTTY) o.input.setRawMode(false);
   o.input.pause();
-  // Let the last actions reach the simulator before closing.
-  await new Promise<void>((resolve) => {
-    if (ws.bufferedAmount === 0) resolve();
-    else setTimeout(resolve, 100);
-  });
+  // Everything sent is applied (or refused) before the socket closes.
+  if (acked < sent) {
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 5000);
+      allAcked = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
   ws.close();
   if (!tty && state) o.output.write(`sent ${sent} actions; controller ${state.controller}; demonstrations ${state.demonstrations}\n`);
   return { actionsSent: sent, lastState: state };

@@ -2,7 +2,8 @@
  * The control WebSocket of every instance an agent hosts, on the agent's one HTTP port:
  * `/i/{instance_id}/control/{session_id}`. JSON text frames; the server side of the protocol is in
  * `SimSession` (hello, state, control frames), the client may send
- * `{type:'hello', user}` and `{type:'action', action:number[]}` or `{type:'action', joint, delta}`.
+ * `{type:'hello', user}` and `{type:'action', action:number[]}` or `{type:'action', joint, delta}`, either
+ * with an optional `seq` that the server acknowledges with `{type:'ack', seq, applied}`.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -76,7 +77,7 @@ function serve(ws: WebSocket, session: SimSession, logger: Logger): void {
   const reply = (frame: object) => peer.send(JSON.stringify(frame));
   ws.on('message', (data: RawData, isBinary: boolean) => {
     if (session.closed) return;
-    let msg: { type?: unknown; user?: unknown; action?: unknown; joint?: unknown; delta?: unknown };
+    let msg: { type?: unknown; user?: unknown; action?: unknown; joint?: unknown; delta?: unknown; seq?: unknown };
     try {
       if (isBinary) throw new Error('binary');
       msg = JSON.parse(data.toString()) as typeof msg;
@@ -98,13 +99,18 @@ function serve(ws: WebSocket, session: SimSession, logger: Logger): void {
       reply({ type: 'error', error: 'BAD_REQUEST', message: `unknown frame type ${JSON.stringify(msg.type)}` });
       return;
     }
+    // An action may carry a `seq`: the sender then gets an `ack` after the state frame it caused, so a
+    // client can tell when everything it sent has been applied (or refused).
+    const seq = typeof msg.seq === 'number' && Number.isSafeInteger(msg.seq) ? msg.seq : undefined;
     const action = toAction(msg, session.robot.joints.length);
     if (typeof action === 'string') {
       reply({ type: 'error', error: 'BAD_REQUEST', message: action });
+      if (seq !== undefined) reply({ type: 'ack', seq, applied: false });
       return;
     }
     const refused = session.humanAction(peer, action);
     if (refused) reply({ type: 'error', ...refused });
+    if (seq !== undefined) reply({ type: 'ack', seq, applied: !refused });
   });
   ws.on('close', () => session.detach(peer));
   ws.on('error', (err) => logger.debug({ err, session: session.id }, 'control socket error'));
