@@ -301,3 +301,36 @@ describe('engine invariants under random operations, instance deaths and restart
     }
   });
 });
+
+describe('gang placement prefers the trainer topology', () => {
+  it('puts simulators on the trainer host, then its zone, whenever enough are idle there', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ host: fc.integer({ min: 1, max: 4 }), zone: fc.integer({ min: 1, max: 2 }) }), { minLength: 4, maxLength: 40 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 4 }),
+        (sims, trainerHost, n) => {
+          const zoneOf = (h: number) => `zone-${h <= 2 ? 1 : 2}`;
+          const e = new Engine();
+          e.register(
+            sims.map((s, k) => simSpec(k + 1, { host: `host-${s.host}`, zone: zoneOf(s.host), zmqHost: `host-${s.host}` })),
+            0,
+          );
+          e.register([trainerSpec(1, { host: `host-${trainerHost}`, zone: zoneOf(trainerHost) })], 0);
+          const beats = [...e.pool.instances.values()].map((i) => ({ instanceId: i.spec.id, sessions: [], fps: 0, gpuUtilization: 0, warmRobots: [] }));
+          e.heartbeat(beats, 0);
+          if (sims.length < n) return;
+          const s = e.create(gangRequest('g', n), 0);
+          const onHost = sims.filter((x) => x.host === trainerHost).length;
+          const inZone = sims.filter((x) => zoneOf(x.host) === zoneOf(trainerHost)).length;
+          const chosen = s.simulators.map((id) => e.pool.get(id)!.spec);
+          const chosenOnHost = chosen.filter((c) => c.host === `host-${trainerHost}`).length;
+          const chosenInZone = chosen.filter((c) => c.zone === zoneOf(trainerHost)).length;
+          assert.equal(chosenOnHost, Math.min(n, onHost), 'as many on the trainer host as there are');
+          assert.equal(chosenInZone, Math.min(n, inZone), 'then as many in its zone as there are');
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

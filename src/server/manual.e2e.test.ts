@@ -6,8 +6,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fromJson, toJson } from '@bufbuild/protobuf';
-import { CreateSessionRequestSchema, CreateSessionResponseSchema, SessionState } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
+import { CreateSessionRequestSchema, CreateSessionResponseSchema, NeuroOrchestratorService, SessionState } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
 import { ResourcePoolStatusResponseSchema } from '../gen/neuro/v1/resource_pb.js';
 import { SessionMode } from '../gen/neuro/v1/common_pb.js';
 import { Health, HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
@@ -246,6 +249,29 @@ describe('MANUAL sessions over real gRPC', () => {
     const other = await startNeuro();
     assert.equal(await other.kill('SIGTERM'), 0);
     assert.match(other.output(), /"msg":"stopped"/);
+  });
+});
+
+describe('TLS on the gRPC port', () => {
+  it('serves over TLS with the configured certificate', async () => {
+    const dir = tempDir('neuro-tls-');
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], {
+      stdio: 'ignore',
+    });
+    const neuro = await startNeuro({ env: { NEURO_TLS_CERT: cert, NEURO_TLS_KEY: key } });
+    try {
+      const tls = createClient(NeuroOrchestratorService, neuro.address, { credentials: grpc.credentials.createSsl(readFileSync(cert)) });
+      const res = await tls.getResourcePoolStatus({});
+      assert.equal(res.success, true);
+      tls.close();
+      const plain = client(neuro.address);
+      assert.equal((await refused(plain.getResourcePoolStatus({}))).code, 'UNAVAILABLE', 'plaintext is refused');
+      plain.close();
+    } finally {
+      await neuro.kill('SIGKILL');
+    }
   });
 });
 
