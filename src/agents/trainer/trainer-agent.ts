@@ -180,7 +180,7 @@ export async function startTrainerAgent(opts: TrainerAgentOptions): Promise<Trai
     killInstance(id) {
       const inst = get(id);
       if (!inst.alive) return;
-      if (registry) forget(registry, id);
+      registry?.remove(id);
       inst.kill();
       logger.info({ instance: id }, 'instance killed');
     },
@@ -241,13 +241,3 @@ class Reporters {
   }
 }
 
-/**
- * Drops an instance from the heartbeat stream so Neuro sees it die. RegistryClient has no public
- * removal yet; use one if it appears, else reach into its instance map (the only state involved).
- * The simulator agent does the same.
- */
-function forget(registry: RegistryClient, id: string): void {
-  const r = registry as unknown as { remove?: (id: string) => void; instances?: Map<string, HostedInstance> };
-  if (typeof r.remove === 'function') r.remove(id);
-  else r.instances?.delete(id);
-}
