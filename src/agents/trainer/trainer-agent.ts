@@ -10,7 +10,7 @@ import { NeuroError } from '../../core/errors.js';
 import { InstanceRegistryService } from '../../gen/neuro/v1/registry_pb.js';
 import { TrainingService } from '../../gen/training/v1/training_pb.js';
 import { addService, createClient, type ClientOf } from '../../rpc/grpc-adapter.js';
-import { RegistryClient, type HostedInstance } from '../common/registry-client.js';
+import { RegistryClient } from '../common/registry-client.js';
 import { TrainerInstance, type TrainerContext } from './trainer-instance.js';
 import type { ReportAnswer, TrainerProgressReport } from './training-run.js';
 
