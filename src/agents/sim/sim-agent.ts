@@ -7,7 +7,7 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
-import { RegistryClient, type HostedInstance } from '../common/registry-client.js';
+import { RegistryClient } from '../common/registry-client.js';
 import { DEFAULT_ASSETS_DIR } from '../env/index.js';
 import { createControlSockets } from './control-socket.js';
 import { addIsaacSimService } from './grpc-service.js';
