@@ -81,13 +81,21 @@ describe('HYBRID sessions', () => {
   let api: Api;
   let dataDir: string;
   let grpcPort: number;
+  const received: { isaacInstanceId: string; action: number[]; obs: number[] }[] = [];
 
   before(async () => {
     dataDir = tempDir();
     grpcPort = await freePort();
     neuro = await startNeuro({ dataDir, grpcPort });
     sims = await startSimAgent({ neuroAddress: neuro.address, count: 4, zmqPortBase: 44000, heartbeatIntervalMs: 200, logger: quiet });
-    trainers = await startTrainerAgent({ neuroAddress: neuro.address, count: 2, heartbeatIntervalMs: 200, progressIntervalMs: 200, logger: quiet });
+    trainers = await startTrainerAgent({
+      neuroAddress: neuro.address,
+      count: 2,
+      heartbeatIntervalMs: 200,
+      progressIntervalMs: 200,
+      logger: quiet,
+      onDemonstrations: (d) => received.push(...d.transitions.map((t) => ({ isaacInstanceId: d.isaacInstanceId, action: t.action, obs: t.obs }))),
+    });
     api = client(neuro.address);
     await poolUntil(api, (s, t) => s.idleInstances === 4 && t.idleInstances === 2);
   });
@@ -119,6 +127,7 @@ describe('HYBRID sessions', () => {
     const taken = await api.takeControl({ sessionId: 'h1', isaacInstanceId: sim, user: 'alice' });
     assert.equal(taken.controller, 'alice');
     const aiAtTake = sims.stats(sim).aiStepsApplied;
+    const sent: number[][] = [[1, 0]];
     const applied = sock.next('state');
     sock.ws.send(JSON.stringify({ type: 'action', action: [1, 0] }));
     await applied;
@@ -135,7 +144,8 @@ describe('HYBRID sessions', () => {
 
     for (let k = 0; k < 29; k++) {
       const st = sock.next('state');
-      sock.ws.send(JSON.stringify({ type: 'action', action: [k % 2 ? 1 : -1, 0.5] }));
+      sent.push([k % 2 ? 1 : -1, 0.5]);
+      sock.ws.send(JSON.stringify({ type: 'action', action: sent.at(-1) }));
       await st;
     }
     assert.equal(sims.stats(sim).demonstrationsRecorded, 30);
@@ -143,6 +153,9 @@ describe('HYBRID sessions', () => {
     const { s } = await nextEvent(api, 'h1', (ev) => ev.type === 'progress' && (ev.progress?.demonstrations[sim] ?? 0n) >= 30n);
     assert.equal(s.progress!.demonstrations[sim], 30n);
     assert.equal(trainers.stats(trainer).demonstrationsReceived[sim], 30);
+    const mine = received.filter((r) => r.isaacInstanceId === sim);
+    assert.deepEqual(mine.map((r) => r.action), sent, 'the learner got exactly the actions the human sent, in order');
+    assert.ok(mine.every((r) => r.obs.length > 0 && r.obs.every(Number.isFinite)));
     assert.equal(sims.stats(sim).aiStepsApplied, aiAtTake, "the AI's actions were not applied while the human held control");
 
     const released = await api.releaseControl({ sessionId: 'h1', isaacInstanceId: sim, user: 'alice' });
@@ -198,5 +211,17 @@ describe('HYBRID sessions', () => {
     assert.equal((await refused(api.takeControl({ sessionId: 'm1', isaacInstanceId: m.instanceId, user: 'x' }))).code, 'FAILED_PRECONDITION');
     assert.equal((await refused(api.releaseControl({ sessionId: 'm1', isaacInstanceId: m.instanceId, user: 'x' }))).code, 'FAILED_PRECONDITION');
     await api.terminateSession({ sessionId: 'm1' });
+  });
+
+  it('ends a human\'s control with an event when the simulator dies', async () => {
+    const res = await api.createHybridSession(hybrid('h4', 1));
+    await nextEvent(api, 'h4', (_e, s) => s.state === SessionState.RUNNING);
+    const sim = res.isaacInstanceIds[0]!;
+    await api.takeControl({ sessionId: 'h4', isaacInstanceId: sim, user: 'frank' });
+    const ended = nextEvent(api, 'h4', (e) => e.type === 'control' && e.controller === 'ai');
+    sims.killInstance(sim);
+    const { e, s } = await ended;
+    assert.match(e.message, new RegExp(`control of ${sim} by frank ended: instance ${sim} missed heartbeats`));
+    assert.equal(s.state, SessionState.FAILED);
   });
 });

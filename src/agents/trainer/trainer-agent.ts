@@ -53,6 +53,8 @@ export interface TrainerAgentOptions {
   registerWithNeuro?: boolean;
   /** Sees every progress report (also when nothing is sent to Neuro). */
   onProgress?: (report: TrainerProgressReport) => void;
+  /** Called with the demonstrations each time a batch reaches a learner (tests check their content). */
+  onDemonstrations?: TrainerContext['onDemonstrations'];
 }
 
 /** What an instance's current or last session has done, for tests and operators. */
@@ -136,6 +138,7 @@ export async function startTrainerAgent(opts: TrainerAgentOptions): Promise<Trai
     progressIntervalMs: opts.progressIntervalMs ?? 500,
     demoPollIntervalMs: opts.demoPollIntervalMs ?? 200,
     logger,
+    onDemonstrations: opts.onDemonstrations,
     report: async (r, reportAddress) => {
       try {
         opts.onProgress?.(r);

@@ -14,7 +14,7 @@ import type {
 import { NeuroError, type FieldViolation } from '../../core/errors.js';
 import { validateHyperparameters } from '../../learn/index.js';
 import type { HostedInstance, InstanceBeatInit, InstanceSpecInit } from '../common/registry-client.js';
-import { TrainingRun, type ReportAnswer, type TrainerProgressReport } from './training-run.js';
+import { TrainingRun, type ReportAnswer, type TrainerProgressReport, type TrainingRunOptions } from './training-run.js';
 
 /** What every instance of an agent shares. */
 export interface TrainerContext {
@@ -31,6 +31,8 @@ export interface TrainerContext {
   logger: Logger;
   /** Delivers a report to Neuro (and to the agent's observer). */
   report(r: TrainerProgressReport, reportAddress: string): Promise<ReportAnswer>;
+  /** Observes demonstrations as they reach the learner (tests check their content). */
+  onDemonstrations?: TrainingRunOptions['onDemonstrations'];
 }
 
 /** The reason every command with an outdated epoch is refused with. */
@@ -130,6 +132,7 @@ export class TrainerInstance implements HostedInstance {
       progressIntervalMs: this.ctx.progressIntervalMs,
       demoPollIntervalMs: this.ctx.demoPollIntervalMs,
       report: (r) => this.ctx.report(r, reportAddress),
+      onDemonstrations: this.ctx.onDemonstrations,
       logger: this.logger.child({ sessionId: req.sessionId, epoch: String(req.epoch) }),
     });
     this.logger.info({ sessionId: req.sessionId, epoch: String(req.epoch), channels: req.channels.length, algorithm: config.algorithm }, 'training started');

@@ -65,6 +65,8 @@ export interface TrainingRunOptions {
   demoPollIntervalMs: number;
   /** Delivers a report; reports of one run are delivered one at a time, in order. */
   report: (r: TrainerProgressReport) => Promise<ReportAnswer>;
+  /** Observes demonstrations as they reach the learner. */
+  onDemonstrations?: (d: { sessionId: string; isaacInstanceId: string; transitions: readonly Transition[] }) => void;
   logger: Logger;
 }
 
@@ -422,6 +424,7 @@ export class TrainingRun {
     const t0 = performance.now();
     const kept = this.learner!.addDemonstrations(transitions);
     this.busyMs += performance.now() - t0;
+    this.opts.onDemonstrations?.({ sessionId: this.opts.sessionId, isaacInstanceId: c.isaacInstanceId, transitions });
     if (kept < transitions.length) this.opts.logger.warn({ isaacInstanceId: c.isaacInstanceId, ignored: transitions.length - kept }, 'demonstrations of the wrong shape ignored');
   }
 
