@@ -111,6 +111,20 @@ describe('MANUAL sessions over real gRPC', () => {
     assert.equal((await refused(api.getSession({ sessionId: 'nope' }))).code, 'NOT_FOUND');
   });
 
+  it('pages ListSessions, newest first, and filters by mode and state', async () => {
+    for (const id of ['page-1', 'page-2', 'page-3']) await api.createSession(manual(id));
+    const first = await api.listSessions({ mode: SessionMode.MANUAL, state: SessionState.READY, pageSize: 2 });
+    assert.deepEqual(first.sessions.map((s) => s.sessionId), ['page-3', 'page-2']);
+    assert.equal(first.totalSize, 3);
+    assert.ok(first.nextPageToken);
+    const second = await api.listSessions({ mode: SessionMode.MANUAL, state: SessionState.READY, pageSize: 2, pageToken: first.nextPageToken });
+    assert.deepEqual(second.sessions.map((s) => s.sessionId), ['page-1']);
+    assert.equal(second.nextPageToken, '');
+    assert.equal((await api.listSessions({ mode: SessionMode.TRAINING })).totalSize, 0);
+    assert.equal((await refused(api.listSessions({ pageToken: '!!' }))).code, 'INVALID_ARGUMENT');
+    for (const id of ['page-1', 'page-2', 'page-3']) await api.terminateSession({ sessionId: id });
+  });
+
   it('refuses bad input at the edge, naming the field, and changes nothing', async () => {
     const before = await api.getResourcePoolStatus({ includeIsaacPool: true });
     const cases: [string, unknown, string][] = [
