@@ -59,6 +59,7 @@ export async function runDemo(config: NeuroConfig, opts: DemoOptions): Promise<v
       '',
       `Neuro is serving gRPC on ${neuro} and HTTP on ${http}`,
       `  pool: ${opts.simulators} simulators, ${opts.trainers} trainers (4 GPUs, 32 GB each) on loopback`,
+      `  dashboard ${http}/`,
       `  metrics ${http}/metrics   health ${http}/healthz   ready ${http}/readyz`,
       '',
       'Try it (in another terminal):',

@@ -127,7 +127,9 @@ function merge<T>(base: T, over: unknown): T {
 }
 
 /** Builds the configuration: defaults ← file ← environment ← overrides (flags). */
-export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Partial<NeuroConfig> & { grpc?: Partial<NeuroConfig['grpc']>; http?: Partial<NeuroConfig['http']> } } = {}): NeuroConfig {
+export type ConfigOverrides = Partial<Omit<NeuroConfig, 'grpc' | 'http'>> & { grpc?: Partial<NeuroConfig['grpc']>; http?: Partial<NeuroConfig['http']> };
+
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides } = {}): NeuroConfig {
   let c: NeuroConfig = structuredClone(DEFAULT_CONFIG);
   const env = opts.env ?? process.env;
   const file = opts.file ?? env.NEURO_CONFIG;

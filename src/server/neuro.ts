@@ -22,6 +22,7 @@ import { SqliteStore } from '../store/sqlite.js';
 import { InstanceClients } from '../workers/instance-clients.js';
 import type { NeuroConfig } from './config.js';
 import { createHttpServer } from './http.js';
+import { createHttpExtras } from './connect.js';
 import { Metrics } from './metrics.js';
 import { addReflection } from './reflection.js';
 
@@ -112,17 +113,14 @@ export async function startNeuro(config: NeuroConfig, logger?: Logger): Promise<
     }
   };
   const shutdown = new AbortController();
-  addService(
-    server,
-    NeuroOrchestratorService,
-    orchestratorHandlers(o, {
-      urls: { webrtc: (sid, iid) => config.webrtcSignalingUrl.replaceAll('{session_id}', sid).replaceAll('{instance_id}', iid) },
-      algorithms: ALGORITHMS,
-      poolWatchIntervalMs: 200,
-      shutdown: shutdown.signal,
-    }),
-    { guard: bearerGuard(config.callerToken, 'caller'), observe },
-  );
+  // One set of handlers for both ports: gRPC here, Connect JSON/gRPC-Web for the dashboard on HTTP.
+  const handlers = orchestratorHandlers(o, {
+    urls: { webrtc: (sid, iid) => config.webrtcSignalingUrl.replaceAll('{session_id}', sid).replaceAll('{instance_id}', iid) },
+    algorithms: ALGORITHMS,
+    poolWatchIntervalMs: 200,
+    shutdown: shutdown.signal,
+  });
+  addService(server, NeuroOrchestratorService, handlers, { guard: bearerGuard(config.callerToken, 'caller'), observe });
   addService(
     server,
     InstanceRegistryService,
@@ -143,7 +141,11 @@ export async function startNeuro(config: NeuroConfig, logger?: Logger): Promise<
   o.setReportAddress(config.advertiseAddress);
 
   let stopping = false;
-  const httpServer: http.Server = createHttpServer({ metrics, ready: () => !stopping });
+  const httpServer: http.Server = createHttpServer({
+    metrics,
+    ready: () => !stopping,
+    extra: createHttpExtras({ handlers, callerToken: config.callerToken, observe, shutdown: shutdown.signal, readMaxBytes: config.grpc.maxMessageBytes }),
+  });
   const httpPort = await new Promise<number>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.http.port, config.http.host, () => resolve((httpServer.address() as { port: number }).port));
