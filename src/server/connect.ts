@@ -90,6 +90,8 @@ function callContext(context: HandlerContext): { ctx: CallContext; cancel: () =>
 export interface ConnectImplOptions {
   /** Observes every finished call (the same metrics as the gRPC port). */
   observe?: CallObserver;
+  /** Runs before every handler (authentication); throws to refuse the call. */
+  gate?: (context: HandlerContext) => void;
 }
 
 type AnyFn = (...a: unknown[]) => unknown;
@@ -125,6 +127,7 @@ function unary(m: DescMethod, h: AnyFn, options: ConnectImplOptions): Impl {
     const start = process.hrtime.bigint();
     const { ctx } = callContext(context);
     try {
+      options.gate?.(context);
       const res = await h(req, ctx);
       finish(options, m, start, 0);
       return res;
@@ -141,6 +144,13 @@ function serverStreaming(m: DescMethod, h: AnyFn, options: ConnectImplOptions): 
   const toMessage = (o: unknown) => (o && (o as { $typeName?: string }).$typeName === output.typeName ? o : create(output, o as never));
   return async function* (req: unknown, context: HandlerContext) {
     const start = process.hrtime.bigint();
+    try {
+      options.gate?.(context);
+    } catch (e) {
+      const ce = toConnectError(e);
+      finish(options, m, start, ce.code, NeuroError.from(e));
+      throw ce;
+    }
     const { ctx, cancel } = callContext(context);
     const queue: unknown[] = [];
     let wake: (() => void) | undefined;
@@ -251,7 +261,7 @@ export interface ConnectHandlerOptions extends ConnectImplOptions {
 
 /** Serves NeuroOrchestratorService as Connect and gRPC-Web at `/neuro.v1.NeuroOrchestratorService/*`; other paths are not handled (false). */
 export function createConnectHandler(opts: ConnectHandlerOptions): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<boolean> {
-  const impl = toConnectImpl(NeuroOrchestratorService, opts.handlers, opts);
+  const impl = toConnectImpl(NeuroOrchestratorService, opts.handlers, { ...opts, gate: bearerGate(opts.callerToken) });
   const prefix = `/${NeuroOrchestratorService.typeName}/`;
   const adapter = connectNodeAdapter({
     routes: (router: ConnectRouter) => {
@@ -263,7 +273,6 @@ export function createConnectHandler(opts: ConnectHandlerOptions): (req: http.In
     connect: true,
     readMaxBytes: opts.readMaxBytes ?? 4 * 1024 * 1024,
     shutdownSignal: opts.shutdown,
-    requestGate: bearerGate(opts.callerToken),
     contextValues: (req) => createContextValues().set(PEER, `${req.socket?.remoteAddress ?? ''}:${req.socket?.remotePort ?? ''}`),
   });
   return async (req, res) => {

@@ -10,10 +10,9 @@ import WebSocket from 'ws';
 import pino from 'pino';
 import { SessionState, type Session, type SessionEvent } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
 import { SessionMode } from '../gen/neuro/v1/common_pb.js';
-import type { NeuroError } from '../core/errors.js';
 import { startSimAgent, type SimAgent } from '../agents/sim/index.js';
 import { startTrainerAgent, type TrainerAgent } from '../agents/trainer/index.js';
-import { client, freePort, poolUntil, startNeuro, tempDir, type Api, type NeuroProc } from '../testing/processes.js';
+import { client, freePort, poolUntil, startNeuro, tempDir, type Api, type NeuroProc, refused } from '../testing/processes.js';
 
 const quiet = pino({ level: 'silent' });
 
@@ -29,14 +28,6 @@ function hybrid(id: string, sims: number, idleSeconds = 60) {
   };
 }
 
-async function refused(p: Promise<unknown>): Promise<NeuroError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as NeuroError;
-  }
-  assert.fail('the call succeeded');
-}
 
 /** Follows the session's events until `pred` matches one; resolves with it. */
 function nextEvent(api: Api, id: string, pred: (e: SessionEvent, s: Session) => boolean, timeoutMs = 30_000): Promise<{ e: SessionEvent; s: Session }> {

@@ -16,18 +16,9 @@ import { SessionMode } from '../gen/neuro/v1/common_pb.js';
 import { Health, HealthCheckResponse_ServingStatus } from '../gen/grpc/health/v1/health_pb.js';
 import { ServerReflection, type ServerReflectionResponse } from '../gen/grpc/reflection/v1/reflection_pb.js';
 import { createClient } from '../rpc/grpc-adapter.js';
-import { NeuroError } from '../core/errors.js';
 import { seedJson } from '../testing/seed.js';
-import { client, freePort, poolUntil, startNeuro, startSimAgent, tempDir, type AgentProc, type Api, type NeuroProc } from '../testing/processes.js';
+import { client, freePort, poolUntil, startNeuro, startSimAgent, tempDir, type AgentProc, type Api, type NeuroProc, refused } from '../testing/processes.js';
 
-async function refused(p: Promise<unknown>): Promise<NeuroError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as NeuroError;
-  }
-  assert.fail('the call succeeded');
-}
 
 function manual(id: string, robot = 'franka_panda.urdf') {
   return { sessionId: id, mode: SessionMode.MANUAL, sceneConfig: { robotUrdf: robot }, streamConfig: { width: 1280, height: 720, fps: 30, transport: 'webrtc' } };

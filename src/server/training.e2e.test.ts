@@ -11,7 +11,7 @@ import { CreateTrainingSessionRequestSchema, CreateTrainingSessionResponseSchema
 import { SessionMode, TrainingStatus } from '../gen/neuro/v1/common_pb.js';
 import type { NeuroError } from '../core/errors.js';
 import { seedJson } from '../testing/seed.js';
-import { client, freePort, poolUntil, startNeuro, startSimAgent, startTrainerAgent, tempDir, type AgentProc, type Api, type NeuroProc } from '../testing/processes.js';
+import { client, freePort, poolUntil, startNeuro, startSimAgent, startTrainerAgent, tempDir, type AgentProc, type Api, type NeuroProc, refused } from '../testing/processes.js';
 
 function training(id: string, sims: number, episodes: number, over: Record<string, unknown> = {}) {
   return {
@@ -24,14 +24,6 @@ function training(id: string, sims: number, episodes: number, over: Record<strin
   };
 }
 
-async function refused(p: Promise<unknown>): Promise<NeuroError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as NeuroError;
-  }
-  assert.fail('the call succeeded');
-}
 
 /** Follows WatchSession until `pred` holds for the session (or it ends), returning every session seen. */
 async function watchUntil(api: Api, id: string, pred: (s: Session) => boolean, timeoutMs = 120_000): Promise<Session[]> {

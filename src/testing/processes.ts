@@ -12,6 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import { NeuroOrchestratorService } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
 import type { PoolStatus } from '../gen/neuro/v1/resource_pb.js';
 import { createClient, type ClientOf } from '../rpc/grpc-adapter.js';
+import type { NeuroError } from '../core/errors.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/neuro.js', import.meta.url));
 
@@ -44,8 +45,13 @@ export interface Proc {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
+/** Runs `bin/neuro.js` with these arguments. */
 export function run(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  return procOf(spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
+}
+
+/** Follows a child process's output and exit. */
+export function procOf(child: ChildProcess): Proc {
   let out = '';
   const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
   const onData = (c: Buffer) => {
@@ -162,4 +168,14 @@ export async function poolUntil(api: Api, pred: (sims: PoolStatus, trainers: Poo
     stream.cancel();
   }
   throw new Error(`pool never reached the expected state within ${timeoutMs} ms; last: ${JSON.stringify(last, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+}
+
+/** The error a call fails with; fails the test if it succeeds. */
+export async function refused(p: Promise<unknown>): Promise<NeuroError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as NeuroError;
+  }
+  throw new Error('the call succeeded');
 }

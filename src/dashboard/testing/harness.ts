@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FAST_HEARTBEATS, startNeuro, tempDir, type Proc } from '../../testing/processes.js';
+import { FAST_HEARTBEATS, procOf, startNeuro, tempDir, type Proc } from '../../testing/processes.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const BUNDLE = join(REPO, 'dist/dashboard');
@@ -91,49 +91,7 @@ async function servesDashboard(httpPort: number): Promise<boolean> {
 
 function runServeScript(env: Record<string, string>): Proc {
   const script = fileURLToPath(new URL('./serve.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
-  const onData = (c: Buffer) => {
-    out += c.toString();
-    for (const w of [...waiters]) {
-      const m = out.match(w.re);
-      if (m) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  return {
-    child,
-    output: () => out,
-    exited,
-    line(re, timeoutMs = 30_000) {
-      const m = out.match(re);
-      if (m) return Promise.resolve(m);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${out.slice(-3000)}`)), timeoutMs);
-        waiters.push({
-          re,
-          resolve: (x) => {
-            clearTimeout(t);
-            resolve(x);
-          },
-        });
-        void exited.then(() => {
-          clearTimeout(t);
-          reject(new Error(`serve.ts exited; output:\n${out.slice(-3000)}`));
-        });
-      });
-    },
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  };
+  return procOf(spawn(process.execPath, ['--import', 'tsx', script], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } }));
 }
 
 /**
