@@ -129,11 +129,19 @@ const ALLOWED: Record<SessionState, readonly SessionState[]> = {
 
 export const AI = 'ai';
 
+/** Epochs reserved per store write (see `epochReserved`). */
+const EPOCH_BLOCK = 1024;
+
 export class Engine {
   readonly pool = new Pool();
   readonly sessions = new Map<string, Session>();
   readonly opts: EngineOptions;
   private epoch = 0;
+  /**
+   * Epochs are reserved in blocks and the block's end is what the store keeps: a restart resumes past
+   * every epoch that may have been handed out, even one whose allocation never reached the store.
+   */
+  private epochReserved = 0;
   private epochDirty = false;
   /** Instance id → last beat, in beat order: the sweep reads only the stale front. */
   private readonly beatOrder = new Map<string, number>();
@@ -163,6 +171,7 @@ export class Engine {
    */
   restore(snap: Snapshot, now: number): { effects: Effect[]; toFinish: string[] } {
     this.epoch = snap.epoch;
+    this.epochReserved = snap.epoch;
     // The sweep reads beatOrder as "last beat"; a restored instance is given the recovery grace.
     const virtualBeat = now + Math.max(0, this.opts.recoveryGraceMs - this.opts.heartbeatGraceMs);
     for (const i of snap.instances) {
@@ -571,7 +580,7 @@ export class Engine {
       instances: changed.map((id) => this.pool.get(id)!).filter(Boolean),
       removedInstances: removed,
       events: this.events,
-      epoch: this.epochDirty ? this.epoch : null,
+      epoch: this.epochDirty ? this.epochReserved : null,
     };
     this.dirtySessions.clear();
     this.purged.clear();
@@ -599,8 +608,11 @@ export class Engine {
   // Internals
 
   private nextEpoch(): number {
-    this.epochDirty = true;
-    return ++this.epoch;
+    if (++this.epoch > this.epochReserved) {
+      this.epochReserved = this.epoch + EPOCH_BLOCK - 1;
+      this.epochDirty = true;
+    }
+    return this.epoch;
   }
 
   private portsOf(host: string): Set<number> {

@@ -228,14 +228,14 @@ export function orchestratorHandlers(o: Orchestrator, opts: OrchestratorHandlers
       const s = await o.releaseControl(req.sessionId, sim, user);
       return { success: true, message: `the AI controls ${sim}`, sessionId: s.id, isaacInstanceId: sim, controller: s.controllers[sim]?.controller ?? 'ai' };
     },
-    drainInstance(req) {
+    async drainInstance(req) {
       if (!req.instanceId) throw NeuroError.invalid([{ field: 'instance_id', description: 'is required' }]);
-      const i = o.drain(req.instanceId, true);
+      const i = await o.drain(req.instanceId, true);
       return { success: true, message: i.sessionId ? `draining: ${i.spec.id} finishes ${i.sessionId} and takes no new session` : `${i.spec.id} takes no new session`, instance: instanceInfo(i) };
     },
-    undrainInstance(req) {
+    async undrainInstance(req) {
       if (!req.instanceId) throw NeuroError.invalid([{ field: 'instance_id', description: 'is required' }]);
-      const i = o.drain(req.instanceId, false);
+      const i = await o.drain(req.instanceId, false);
       return { success: true, message: `${i.spec.id} takes sessions again`, instance: instanceInfo(i) };
     },
   };

@@ -21,7 +21,7 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 export function registryHandlers(o: Orchestrator, opts: RegistryHandlersOptions): ServiceHandlers<Methods<typeof InstanceRegistryService>> {
   return {
-    register(req) {
+    async register(req) {
       const v: FieldViolation[] = [];
       req.instances.forEach((s, k) => {
         const f = `instances[${k}]`;
@@ -31,7 +31,7 @@ export function registryHandlers(o: Orchestrator, opts: RegistryHandlersOptions)
         if (s.kind === InstanceKind.SIMULATOR && s.zmqPortMax < s.zmqPortMin) v.push({ field: `${f}.zmq_port_max`, description: 'is below zmq_port_min' });
       });
       if (v.length) throw NeuroError.invalid(v);
-      o.register(req.instances.map(specFromProto));
+      await o.register(req.instances.map(specFromProto));
       return { success: true, message: `${req.instances.length} registered`, heartbeatIntervalMs: opts.heartbeatIntervalMs, heartbeatGraceMs: opts.heartbeatGraceMs };
     },
     heartbeat(stream) {
@@ -48,12 +48,12 @@ export function registryHandlers(o: Orchestrator, opts: RegistryHandlersOptions)
       });
       stream.onEnd(() => {});
     },
-    deregister(req) {
-      o.deregister(req.instanceIds);
+    async deregister(req) {
+      await o.deregister(req.instanceIds);
       return { success: true, message: `${req.instanceIds.length} deregistered` };
     },
-    reportProgress(req) {
-      const r = o.report(req.instanceId, req.sessionId, Number(req.epoch), {
+    async reportProgress(req) {
+      const r = await o.report(req.instanceId, req.sessionId, Number(req.epoch), {
         progress: req.progress ? progressFromProto(req.progress) : null,
         channelsConnected: req.channelsConnected,
         completed: req.completed,

@@ -74,7 +74,7 @@ export async function startNeuro(config: NeuroConfig, logger?: Logger): Promise<
   const o = orchestrator;
   const restored = o.start();
   for (const si of config.staticInstances) {
-    o.register(
+    await o.register(
       [
         {
           id: si.id,

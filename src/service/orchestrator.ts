@@ -32,6 +32,9 @@ export class Orchestrator {
   private readonly sessionListeners = new Map<string, Set<SessionListener>>();
   private readonly poolListeners = new Set<PoolListener>();
   private sweepTimer?: NodeJS.Timeout;
+  /** Changes waiting for the next group commit, and the promise of that commit. */
+  private batch?: { sessions: Map<string, Session>; instances: Map<string, Instance>; removed: Set<string>; purged: Set<string>; events: SessionEvent[]; epoch: number | null };
+  private flushing?: Promise<void>;
   private readonly log: Logger;
   /** Effects under way, so shutdown can wait for them. */
   private readonly pending = new Set<Promise<unknown>>();
@@ -50,13 +53,14 @@ export class Orchestrator {
   start(): { sessions: number; instances: number } {
     const snap = this.store.load();
     const { effects, toFinish } = this.engine.restore(snap, this.now());
-    this.commit();
+    void this.commit();
+    this.flush();
     const live = snap.sessions.filter(isLive).length;
     this.log.info({ sessions: snap.sessions.length, live, instances: snap.instances.length, epoch: snap.epoch }, 'state restored');
     this.track(
       this.perform(effects).then(() => {
         for (const id of toFinish) this.engine.finishTerminate(id, this.now());
-        this.commit();
+        return this.commit();
       }),
     );
     this.sweepTimer = setInterval(() => this.sweep(), this.opts.sweepIntervalMs);
@@ -73,7 +77,7 @@ export class Orchestrator {
   async stop(): Promise<void> {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await Promise.allSettled([...this.pending, ...this.inflight.values()]);
-    this.commit();
+    await this.commit();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -91,7 +95,7 @@ export class Orchestrator {
       return running;
     }
     const existing = this.engine.existing(req);
-    this.commit();
+    void this.commit();
     if (existing) return Promise.resolve(existing);
     const p = this.doCreate(req).finally(() => this.inflight.delete(req.sessionId));
     this.inflight.set(req.sessionId, p);
@@ -102,9 +106,14 @@ export class Orchestrator {
     let s: Session;
     try {
       s = this.engine.create(req, this.now());
-    } finally {
-      this.commit();
+    } catch (e) {
+      void this.commit();
+      throw e;
     }
+    // Not awaited: the commit runs while the instances are called. Were Neuro to die before it, the
+    // caller has no answer, the epoch is past the store's reserved block anyway, and heartbeat
+    // reconciliation stops whatever the instances started.
+    void this.commit();
     const epoch = BigInt(s.epoch);
     let failedOn = '';
     try {
@@ -159,12 +168,12 @@ export class Orchestrator {
         );
         this.engine.acknowledge(s.id, this.now());
       }
-      this.commit();
+      await this.commit();
     } catch (e) {
       const err = NeuroError.from(e);
       const reason = `${failedOn} refused the session: ${err.message}`;
       const effects = this.engine.fail(s.id, reason, this.now());
-      this.commit();
+      await this.commit();
       this.track(this.perform(effects));
       this.log.warn({ session: s.id, err: err.message, code: err.code }, 'create failed; everything released');
       if (err.code === 'INVALID_ARGUMENT') throw new NeuroError('INVALID_ARGUMENT', err.reason, `${failedOn}: ${err.message}`, err.details);
@@ -181,11 +190,11 @@ export class Orchestrator {
   /** Ends a session and releases everything; ending an ended session is a no-op. */
   async terminate(id: string, reason: string): Promise<Session> {
     const { session, effects } = this.engine.beginTerminate(id, reason, this.now());
-    this.commit();
     if (!isLive(session)) return session;
+    void this.commit();
     await this.perform(effects);
     this.engine.finishTerminate(id, this.now());
-    this.commit();
+    await this.commit();
     return session;
   }
 
@@ -209,13 +218,13 @@ export class Orchestrator {
       }
     }
     if (isLive(s)) this.engine.setSimStatus(id, status, this.now());
-    this.commit();
+    await this.commit();
     return { session: s, status };
   }
 
   async takeControl(id: string, simulatorId: string, user: string, force: boolean): Promise<Session> {
     const { session, effects, previous } = this.engine.takeControl(id, simulatorId, user, force, this.now());
-    this.commit();
+    await this.commit();
     await this.applyControl(session, simulatorId, previous, effects);
     return session;
   }
@@ -223,7 +232,7 @@ export class Orchestrator {
   async releaseControl(id: string, simulatorId: string, user: string): Promise<Session> {
     const before = this.engine.get(id)?.controllers[simulatorId]?.controller ?? AI;
     const { session, effects } = this.engine.releaseControl(id, simulatorId, user, this.now());
-    this.commit();
+    await this.commit();
     await this.applyControl(session, simulatorId, before, effects);
     return session;
   }
@@ -234,48 +243,48 @@ export class Orchestrator {
     } catch (e) {
       const err = NeuroError.from(e);
       this.engine.revertControl(s.id, simulatorId, previous, err.message, this.now());
-      this.commit();
+      await this.commit();
       throw new NeuroError(err.code === 'FAILED_PRECONDITION' ? 'FAILED_PRECONDITION' : 'UNAVAILABLE', 'CONTROL_NOT_APPLIED', `control change not applied: ${err.message}`);
     }
   }
 
-  drain(id: string, draining: boolean): Instance {
+  async drain(id: string, draining: boolean): Promise<Instance> {
     const i = this.engine.drain(id, draining);
-    this.commit();
+    await this.commit();
     return i;
   }
 
   // ------------------------------------------------------------------------------------------
   // Registry
 
-  register(specs: InstanceSpec[], isStatic = false): void {
+  register(specs: InstanceSpec[], isStatic = false): Promise<void> {
     this.engine.register(specs, this.now(), isStatic);
-    this.commit();
+    return this.commit();
   }
 
-  deregister(ids: string[]): void {
+  async deregister(ids: string[]): Promise<void> {
     const effects = this.engine.deregister(ids, this.now());
-    this.commit();
+    await this.commit();
     this.track(this.perform(effects));
   }
 
   heartbeat(beats: Beat[]) {
     const { directives, effects } = this.engine.heartbeat(beats, this.now());
-    this.commit();
+    void this.commit();
     if (effects.length) this.track(this.perform(effects));
     return directives;
   }
 
-  report(instanceId: string, sessionId: string, epoch: number, r: ProgressReport): { stop: boolean; session?: Session } {
+  async report(instanceId: string, sessionId: string, epoch: number, r: ProgressReport): Promise<{ stop: boolean; session?: Session }> {
     const { stop, effects, session } = this.engine.report(instanceId, sessionId, epoch, r, this.now());
-    this.commit();
+    await this.commit();
     if (effects.length) this.track(this.perform(effects));
     return { stop, session };
   }
 
   sweep(): void {
     const effects = this.engine.sweep(this.now());
-    this.commit();
+    void this.commit();
     if (effects.length) this.track(this.perform(effects));
   }
 
@@ -307,20 +316,71 @@ export class Orchestrator {
     return i;
   }
 
-  /** Persists the engine's changes, then tells watchers: nothing is shown that was not stored. */
-  private commit(): void {
+  /**
+   * Takes the engine's changes into the next group commit and resolves once they are stored. All the
+   * commands of one event-loop turn share one SQLite transaction (under load that is many creates and
+   * terminates per transaction); anyone about to be told "done" awaits this first, and watchers hear of a
+   * change only after it is stored.
+   */
+  private commit(): Promise<void> {
     const c = this.engine.takeChanges();
-    this.store.commit(c);
+    const b = (this.batch ??= { sessions: new Map(), instances: new Map(), removed: new Set(), purged: new Set(), events: [] as SessionEvent[], epoch: null });
+    for (const x of c.sessions) b.sessions.set(x.id, x);
+    for (const id of c.purgedSessions) {
+      b.sessions.delete(id);
+      b.purged.add(id);
+    }
+    for (const i of c.instances) {
+      b.instances.set(i.spec.id, i);
+      b.removed.delete(i.spec.id);
+    }
+    for (const id of c.removedInstances) {
+      b.instances.delete(id);
+      b.removed.add(id);
+    }
+    if (c.events.length) b.events.push(...c.events);
+    if (c.epoch !== null) b.epoch = c.epoch;
+    if (!this.flushing) {
+      this.flushing = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          this.flushing = undefined;
+          try {
+            this.flush();
+            resolve();
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+    }
+    return this.flushing;
+  }
+
+  /** Writes the batch in one transaction, then tells watchers. */
+  private flush(): void {
+    const b = this.batch;
+    this.batch = undefined;
+    if (!b) return;
+    this.store.commit({
+      sessions: [...b.sessions.values()],
+      purgedSessions: [...b.purged],
+      instances: [...b.instances.values()],
+      removedInstances: [...b.removed],
+      events: b.events,
+      epoch: b.epoch,
+    });
     if (this.sessionListeners.size) {
-      for (const e of c.events) {
+      for (const e of b.events) {
         const set = this.sessionListeners.get(e.sessionId);
         if (!set) continue;
         const s = this.engine.get(e.sessionId);
         if (s) for (const fn of [...set]) fn(e, s);
       }
     }
-    if (this.poolListeners.size && (c.instances.length || c.removedInstances.length)) {
-      for (const fn of [...this.poolListeners]) fn(c.instances, c.removedInstances);
+    if (this.poolListeners.size && (b.instances.size || b.removed.size)) {
+      const changed = [...b.instances.values()];
+      const removed = [...b.removed];
+      for (const fn of [...this.poolListeners]) fn(changed, removed);
     }
   }
 
