@@ -129,6 +129,12 @@ const ALLOWED: Record<SessionState, readonly SessionState[]> = {
 
 export const AI = 'ai';
 
+/**
+ * The empty list every idle instance shares: instance lists are replaced, never changed in place, and
+ * a pool of 100,000 should not hold 200,000 empty arrays.
+ */
+const NONE: string[] = Object.freeze([]) as unknown as string[];
+
 /** Epochs reserved per store write (see `epochReserved`). */
 const EPOCH_BLOCK = 1024;
 
@@ -234,11 +240,11 @@ export class Engine {
           sessionId: null,
           epoch: 0,
           pairedWith: null,
-          paired: [],
+          paired: NONE,
           lastHeartbeat: now,
           fps: 0,
           gpuUtilization: 0,
-          warm: [],
+          warm: NONE,
           portCursor: 0,
         });
       }
@@ -714,7 +720,7 @@ export class Engine {
     i.sessionId = null;
     i.epoch = 0;
     i.pairedWith = null;
-    i.paired = [];
+    i.paired = NONE;
   }
 
   private transition(s: Session, to: SessionState, message: string, now: number): void {

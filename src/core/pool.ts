@@ -135,7 +135,8 @@ export class Pool {
         for (const r of i.warm) this.freeSimsByRobot.add(r, i);
       }
     }
-    this.indexed.set(i.spec.id, { status, allocatable, host: i.spec.host, zone: i.spec.zone, warm: [...i.warm], gpus });
+    // i.warm is never mutated in place (a change assigns a new array), so it can be kept as it is.
+    this.indexed.set(i.spec.id, { status, allocatable, host: i.spec.host, zone: i.spec.zone, warm: i.warm, gpus });
   }
 
   private unindex(i: Instance): void {

@@ -262,18 +262,32 @@ export function poolStatus(pool: Pool, kind: Kind, withInstances: boolean): Mess
   };
 }
 
+/**
+ * One copy of each repeated string (hosts, zones, addresses, GPU ids, labels): every decoded message
+ * brings its own copies, and a pool of 100,000 instances repeats a few hundred distinct values.
+ */
+const interned = new Map<string, string>();
+function intern(v: string): string {
+  const have = interned.get(v);
+  if (have !== undefined) return have;
+  if (interned.size < 100_000) interned.set(v, v);
+  return v;
+}
+
 export function specFromProto(s: InstanceSpecPb): InstanceSpec {
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.labels)) labels[intern(k)] = intern(v);
   return {
     id: s.instanceId,
     kind: s.kind === InstanceKind.TRAINER ? 'trainer' : 'simulator',
-    address: s.grpcAddress,
-    host: s.host,
-    zone: s.zone,
-    gpus: s.gpus.map((g) => ({ id: g.id, memoryMb: g.memoryMb })),
+    address: intern(s.grpcAddress),
+    host: intern(s.host),
+    zone: intern(s.zone),
+    gpus: s.gpus.map((g) => ({ id: intern(g.id), memoryMb: g.memoryMb })),
     memoryGb: s.memoryGb,
-    labels: { ...s.labels },
+    labels,
     controlWsBase: s.controlWsBase,
-    zmqHost: s.zmqHost,
+    zmqHost: intern(s.zmqHost),
     zmqPortMin: s.zmqPortMin,
     zmqPortMax: s.zmqPortMax,
   };

@@ -40,6 +40,8 @@ export interface RegistryClientOptions {
   onError?: (err: Error) => void;
 }
 
+const BEATS_PER_MESSAGE = 1000;
+
 export class RegistryClient {
   private readonly client: RegistryServiceClient;
   private readonly instances = new Map<string, HostedInstance>();
@@ -137,11 +139,28 @@ export class RegistryClient {
     stream.on('end', lost);
     const beat = () => {
       if (dead) return;
-      stream.write({ beats: [...this.instances.values()].map((i) => i.beat()) });
+      this.writeBeats(stream);
     };
     beat();
     this.timer = setInterval(beat, this.intervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * One interval's beats, in messages of at most BEATS_PER_MESSAGE: Neuro handles each message in one
+   * go, and a huge one (100,000 instances) would keep all its decoded beats alive long enough to be
+   * promoted to the old generation, which is what made Neuro's memory grow with pool size.
+   */
+  private writeBeats(stream: grpc.ClientDuplexStream<unknown, HeartbeatResponse>): void {
+    let beats: InstanceBeatInit[] = [];
+    for (const i of this.instances.values()) {
+      beats.push(i.beat());
+      if (beats.length === BEATS_PER_MESSAGE) {
+        stream.write({ beats });
+        beats = [];
+      }
+    }
+    if (beats.length) stream.write({ beats });
   }
 
   private apply(res: HeartbeatResponse): void {
@@ -161,7 +180,7 @@ export class RegistryClient {
       this.intervalMs = res.heartbeatIntervalMs;
       clearInterval(this.timer);
       const stream = this.stream!;
-      this.timer = setInterval(() => stream.write({ beats: [...this.instances.values()].map((i) => i.beat()) }), this.intervalMs);
+      this.timer = setInterval(() => this.writeBeats(stream), this.intervalMs);
       this.timer.unref();
     }
   }
