@@ -104,7 +104,10 @@ export interface ProgressReport {
 export interface Changes {
   sessions: Session[];
   purgedSessions: string[];
+  /** Instances whose stored form changed. */
   instances: Instance[];
+  /** Every instance that changed in a way watchers see (a superset of `instances`). */
+  shownInstances: Instance[];
   removedInstances: string[];
   events: SessionEvent[];
   epoch: number | null;
@@ -149,8 +152,14 @@ export class Engine {
    */
   private epochReserved = 0;
   private epochDirty = false;
-  /** Instance id → last beat, in beat order: the sweep reads only the stale front. */
-  private readonly beatOrder = new Map<string, number>();
+  /**
+   * Instances restored from the store that have not beaten since: they have until `reattachBy`.
+   * (The sweep scans the pool — about a millisecond per 100,000 instances — rather than keeping beats
+   * in an ordered map: moving 100,000 entries a second in a Map made V8 rehash it constantly, and the
+   * discarded tables were most of Neuro's memory at that size.)
+   */
+  private readonly reattaching = new Set<string>();
+  private reattachBy = 0;
   /** Ended session id → end time, in end order, for retention. */
   private readonly ended = new Map<string, number>();
   /** ZeroMQ host → ports held by live sessions. */
@@ -178,13 +187,13 @@ export class Engine {
   restore(snap: Snapshot, now: number): { effects: Effect[]; toFinish: string[] } {
     this.epoch = snap.epoch;
     this.epochReserved = snap.epoch;
-    // The sweep reads beatOrder as "last beat"; a restored instance is given the recovery grace.
-    const virtualBeat = now + Math.max(0, this.opts.recoveryGraceMs - this.opts.heartbeatGraceMs);
+    // A restored instance is given the recovery grace to re-attach.
+    this.reattachBy = now + Math.max(this.opts.recoveryGraceMs, this.opts.heartbeatGraceMs);
     for (const i of snap.instances) {
       i.health = 'joining';
       i.lastHeartbeat = now;
       this.pool.add(i);
-      this.beatOrder.set(i.spec.id, virtualBeat);
+      this.reattaching.add(i.spec.id);
     }
     for (const s of snap.sessions) {
       this.sessions.set(s.id, s);
@@ -248,8 +257,7 @@ export class Engine {
           portCursor: 0,
         });
       }
-      this.beatOrder.delete(spec.id);
-      this.beatOrder.set(spec.id, now);
+      this.pool.get(spec.id)!.lastHeartbeat = now;
     }
   }
 
@@ -264,7 +272,7 @@ export class Engine {
         if (s && isLive(s)) effects.push(...this.end(s, 'FAILED', `instance ${id} deregistered`, now, new Set([id])));
       }
       this.pool.remove(id);
-      this.beatOrder.delete(id);
+      this.reattaching.delete(id);
       this.missedBeats.delete(id);
     }
     return effects;
@@ -284,14 +292,17 @@ export class Engine {
         directives.push({ instanceId: b.instanceId, stop: [], reregister: true });
         continue;
       }
-      this.beatOrder.delete(b.instanceId);
-      this.beatOrder.set(b.instanceId, now);
+      if (this.reattaching.size) this.reattaching.delete(b.instanceId);
       const warmChanged = b.warmRobots.length !== i.warm.length || b.warmRobots.some((r, k) => i.warm[k] !== r);
       if (i.health !== 'healthy' || warmChanged) {
-        this.pool.update(i, (x) => {
-          x.health = 'healthy';
-          if (warmChanged) x.warm = [...b.warmRobots];
-        });
+        this.pool.update(
+          i,
+          (x) => {
+            x.health = 'healthy';
+            if (warmChanged) x.warm = [...b.warmRobots];
+          },
+          false,
+        );
       }
       i.lastHeartbeat = now;
       i.fps = b.fps;
@@ -305,7 +316,9 @@ export class Engine {
       if (stop) directives.push({ instanceId: i.spec.id, stop, reregister: false });
       if (i.sessionId && !reportsOwn) {
         const s = this.sessions.get(i.sessionId);
-        if (s && (s.state === 'READY' || s.state === 'RUNNING')) {
+        // A beat built before the instance accepted the session can arrive after READY when beats queue
+        // up under load: misses count only once the session is older than the grace.
+        if (s && (s.state === 'READY' || s.state === 'RUNNING') && now - s.createdAt > this.opts.heartbeatGraceMs) {
           const n = (this.missedBeats.get(i.spec.id) ?? 0) + 1;
           if (n >= this.opts.missedBeatsToFail) {
             this.missedBeats.delete(i.spec.id);
@@ -320,12 +333,16 @@ export class Engine {
   /** Marks silent instances unhealthy (failing their sessions) and forgets old ended sessions. */
   sweep(now: number): Effect[] {
     const effects: Effect[] = [];
-    for (const [id, last] of this.beatOrder) {
-      if (now - last <= this.opts.heartbeatGraceMs) break;
-      this.beatOrder.delete(id);
-      const i = this.pool.get(id);
-      if (!i) continue;
-      this.pool.update(i, (x) => (x.health = 'unhealthy'));
+    const grace = this.opts.heartbeatGraceMs;
+    for (const i of this.pool.instances.values()) {
+      if (i.health === 'unhealthy') continue;
+      const id = i.spec.id;
+      const last = i.lastHeartbeat;
+      if (this.reattaching.size && this.reattaching.has(id)) {
+        if (now <= this.reattachBy) continue;
+        this.reattaching.delete(id);
+      } else if (now - last <= grace) continue;
+      this.pool.update(i, (x) => (x.health = 'unhealthy'), false);
       if (i.sessionId) {
         const s = this.sessions.get(i.sessionId);
         if (s && isLive(s)) {
@@ -579,11 +596,12 @@ export class Engine {
   }
 
   takeChanges(): Changes {
-    const { changed, removed } = this.pool.takeChanged();
+    const { changed, stored, removed } = this.pool.takeChanged();
     const out: Changes = {
       sessions: [...this.dirtySessions].map((id) => this.sessions.get(id)!).filter(Boolean),
       purgedSessions: [...this.purged],
-      instances: changed.map((id) => this.pool.get(id)!).filter(Boolean),
+      instances: stored.map((id) => this.pool.get(id)!).filter(Boolean),
+      shownInstances: changed.map((id) => this.pool.get(id)!).filter(Boolean),
       removedInstances: removed,
       events: this.events,
       epoch: this.epochDirty ? this.epochReserved : null,

@@ -53,8 +53,10 @@ export class Pool {
   private readonly indexed = new Map<string, Indexed>();
   readonly counts: Record<InstanceKind, StatusCounts> = { simulator: zeroCounts(), trainer: zeroCounts() };
   readonly gpus: Record<InstanceKind, { total: number; idle: number }> = { simulator: { total: 0, idle: 0 }, trainer: { total: 0, idle: 0 } };
-  /** Instances changed since the last `takeChanged`. */
+  /** Instances changed since the last `takeChanged` (what watchers see). */
   private changed = new Set<string>();
+  /** Of those, the ones whose stored form changed (health and metrics are not stored). */
+  private stored = new Set<string>();
   private removed = new Set<string>();
 
   get(id: string): Instance | undefined {
@@ -66,6 +68,7 @@ export class Pool {
     this.instances.set(i.spec.id, i);
     this.index(i);
     this.changed.add(i.spec.id);
+    this.stored.add(i.spec.id);
     this.removed.delete(i.spec.id);
   }
 
@@ -75,16 +78,22 @@ export class Pool {
     this.unindex(i);
     this.instances.delete(id);
     this.changed.delete(id);
+    this.stored.delete(id);
     this.removed.add(id);
     return i;
   }
 
-  /** Applies `mutate` to an instance and re-indexes it. The only way to change a pooled instance. */
-  update(i: Instance, mutate: (i: Instance) => void): void {
+  /**
+   * Applies `mutate` to an instance and re-indexes it. The only way to change a pooled instance.
+   * `store: false` for changes a restart discards anyway (health comes from heartbeats): a pool of
+   * 100,000 coming back to life must not rewrite 100,000 rows.
+   */
+  update(i: Instance, mutate: (i: Instance) => void, store = true): void {
     this.unindex(i);
     mutate(i);
     this.index(i);
     this.changed.add(i.spec.id);
+    if (store) this.stored.add(i.spec.id);
   }
 
   /** Like update, for fields no index depends on (metrics); not reported as a change. */
@@ -112,9 +121,10 @@ export class Pool {
   }
 
   /** Ids changed and removed since the last call. */
-  takeChanged(): { changed: string[]; removed: string[] } {
-    const out = { changed: [...this.changed], removed: [...this.removed] };
+  takeChanged(): { changed: string[]; stored: string[]; removed: string[] } {
+    const out = { changed: [...this.changed], stored: [...this.stored], removed: [...this.removed] };
     this.changed.clear();
+    this.stored.clear();
     this.removed.clear();
     return out;
   }

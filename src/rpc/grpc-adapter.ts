@@ -271,7 +271,8 @@ export function createClient<T extends AnyMethods>(service: GenService<T>, addre
   const def = serviceDefinition(desc);
   const Ctor = grpc.makeGenericClientConstructor(def, desc.typeName);
   const raw = new Ctor(address, options.credentials ?? grpc.credentials.createInsecure(), {
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // Pool status answers grow with the pool (about 7 MB at 100,000 instances).
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc.max_send_message_length': 16 * 1024 * 1024,
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,

@@ -7,7 +7,7 @@ import { NeuroError } from '../core/errors.js';
 import { requireSessionId, validateCreate, type AlgorithmCatalog } from '../core/validate.js';
 import { TERMINAL_STATES, type Session } from '../core/model.js';
 import { NeuroOrchestratorService, type WatchResourcePoolResponseSchema } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
-import type { ResourcePoolStatusRequest } from '../gen/neuro/v1/resource_pb.js';
+import type { InstanceInfoSchema, PoolStatusSchema, ResourcePoolStatusRequest } from '../gen/neuro/v1/resource_pb.js';
 import type { Orchestrator } from '../service/orchestrator.js';
 import type { ServiceHandlers } from './grpc-adapter.js';
 import {
@@ -39,6 +39,8 @@ export interface OrchestratorHandlersOptions {
 }
 
 const MAX_PAGE = 1000;
+/** Instances per WatchResourcePool snapshot message (about 150 bytes each). */
+const SNAPSHOT_CHUNK = 2000;
 
 function pools(req: { includeIsaacPool: boolean; includeTrainingPool: boolean }) {
   // The seed always sets both; a caller that sets neither wants everything rather than nothing.
@@ -177,11 +179,18 @@ export function orchestratorHandlers(o: Orchestrator, opts: OrchestratorHandlers
     async watchResourcePool(req, stream, ctx) {
       const p = pools(req);
       const pool = o.engine.pool;
-      stream.send({
-        snapshot: true,
-        isaacPool: p.isaac ? poolStatus(pool, 'simulator', true) : undefined,
-        trainingPool: p.training ? poolStatus(pool, 'trainer', true) : undefined,
-      });
+      // The snapshot: counts and the first SNAPSHOT_CHUNK instances, then the rest as `changed` in
+      // messages of the same size, so no message outgrows the message limit at any pool size.
+      const all: MessageInitShape<typeof InstanceInfoSchema>[] = [];
+      for (const i of pool.instances.values()) if ((i.spec.kind === 'simulator' && p.isaac) || (i.spec.kind === 'trainer' && p.training)) all.push(instanceInfo(i));
+      const first = all.slice(0, SNAPSHOT_CHUNK);
+      const counts = (kind: 'simulator' | 'trainer'): MessageInitShape<typeof PoolStatusSchema> =>
+        Object.assign(poolStatus(pool, kind, false), { instances: first.filter((i) => i.kind === kind) }) as MessageInitShape<typeof PoolStatusSchema>;
+      stream.send({ snapshot: true, isaacPool: p.isaac ? counts('simulator') : undefined, trainingPool: p.training ? counts('trainer') : undefined });
+      for (let k = SNAPSHOT_CHUNK; k < all.length && !ctx.cancelled(); k += SNAPSHOT_CHUNK) {
+        await stream.drained();
+        stream.send({ snapshot: false, changed: all.slice(k, k + SNAPSHOT_CHUNK) });
+      }
       // Changes are gathered and sent at most every poolWatchIntervalMs: a busy pool must not turn into
       // one message per heartbeat.
       const changed = new Set<string>();

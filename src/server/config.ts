@@ -24,8 +24,10 @@ export interface NeuroConfig {
   grpc: {
     host: string;
     port: number;
-    /** Largest message accepted or sent, bytes. */
+    /** Largest message accepted, bytes. */
     maxMessageBytes: number;
+    /** Largest message sent, bytes: a pool status of 100,000 instances is about 7 MB. */
+    maxSendMessageBytes: number;
     maxConcurrentStreams: number;
     keepaliveTimeMs: number;
     keepaliveTimeoutMs: number;
@@ -63,6 +65,7 @@ export const DEFAULT_CONFIG: NeuroConfig = {
     host: '0.0.0.0',
     port: 50051,
     maxMessageBytes: 4 * 1024 * 1024,
+    maxSendMessageBytes: 64 * 1024 * 1024,
     maxConcurrentStreams: 1000,
     keepaliveTimeMs: 30_000,
     keepaliveTimeoutMs: 10_000,

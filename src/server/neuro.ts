@@ -57,7 +57,7 @@ function bearerGuard(token: string, who: string): Guard | undefined {
 export async function startNeuro(config: NeuroConfig, logger?: Logger): Promise<NeuroServer> {
   const t0 = process.hrtime.bigint();
   const log = logger ?? pino({ level: config.logLevel, base: { service: 'neuro' } });
-  const store = new SqliteStore({ path: join(config.dataDir, 'neuro.db'), synchronous: config.storeSync });
+  const store = new SqliteStore({ path: join(config.dataDir, 'neuro.db'), synchronous: config.storeSync, checkpointIntervalMs: 1000 });
   const clients = new InstanceClients({ callTimeoutMs: config.instanceCallTimeoutMs });
   let orchestrator: Orchestrator | undefined;
   const metrics = new Metrics(() => orchestrator?.engine);
@@ -97,7 +97,7 @@ export async function startNeuro(config: NeuroConfig, logger?: Logger): Promise<
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
-    'grpc.max_send_message_length': config.grpc.maxMessageBytes,
+    'grpc.max_send_message_length': Math.max(config.grpc.maxMessageBytes, config.grpc.maxSendMessageBytes),
     'grpc.max_concurrent_streams': config.grpc.maxConcurrentStreams,
     'grpc.keepalive_time_ms': config.grpc.keepaliveTimeMs,
     'grpc.keepalive_timeout_ms': config.grpc.keepaliveTimeoutMs,

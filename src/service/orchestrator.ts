@@ -33,7 +33,15 @@ export class Orchestrator {
   private readonly poolListeners = new Set<PoolListener>();
   private sweepTimer?: NodeJS.Timeout;
   /** Changes waiting for the next group commit, and the promise of that commit. */
-  private batch?: { sessions: Map<string, Session>; instances: Map<string, Instance>; removed: Set<string>; purged: Set<string>; events: SessionEvent[]; epoch: number | null };
+  private batch?: {
+    sessions: Map<string, Session>;
+    instances: Map<string, Instance>;
+    shown: Map<string, Instance>;
+    removed: Set<string>;
+    purged: Set<string>;
+    events: SessionEvent[];
+    epoch: number | null;
+  };
   private flushing?: Promise<void>;
   private readonly log: Logger;
   /** Effects under way, so shutdown can wait for them. */
@@ -324,7 +332,7 @@ export class Orchestrator {
    */
   private commit(): Promise<void> {
     const c = this.engine.takeChanges();
-    const b = (this.batch ??= { sessions: new Map(), instances: new Map(), removed: new Set(), purged: new Set(), events: [] as SessionEvent[], epoch: null });
+    const b = (this.batch ??= { sessions: new Map(), instances: new Map(), shown: new Map(), removed: new Set(), purged: new Set(), events: [] as SessionEvent[], epoch: null });
     for (const x of c.sessions) b.sessions.set(x.id, x);
     for (const id of c.purgedSessions) {
       b.sessions.delete(id);
@@ -334,8 +342,10 @@ export class Orchestrator {
       b.instances.set(i.spec.id, i);
       b.removed.delete(i.spec.id);
     }
+    for (const i of c.shownInstances) b.shown.set(i.spec.id, i);
     for (const id of c.removedInstances) {
       b.instances.delete(id);
+      b.shown.delete(id);
       b.removed.add(id);
     }
     if (c.events.length) b.events.push(...c.events);
@@ -365,6 +375,7 @@ export class Orchestrator {
       sessions: [...b.sessions.values()],
       purgedSessions: [...b.purged],
       instances: [...b.instances.values()],
+      shownInstances: [],
       removedInstances: [...b.removed],
       events: b.events,
       epoch: b.epoch,
@@ -377,8 +388,8 @@ export class Orchestrator {
         if (s) for (const fn of [...set]) fn(e, s);
       }
     }
-    if (this.poolListeners.size && (b.instances.size || b.removed.size)) {
-      const changed = [...b.instances.values()];
+    if (this.poolListeners.size && (b.shown.size || b.removed.size)) {
+      const changed = [...b.shown.values()];
       const removed = [...b.removed];
       for (const fn of [...this.poolListeners]) fn(changed, removed);
     }

@@ -160,7 +160,9 @@ export async function poolUntil(api: Api, pred: (sims: PoolStatus, trainers: Poo
   let last: { sims: PoolStatus; trainers: PoolStatus } | undefined;
   try {
     for await (const m of stream) {
-      last = { sims: m.isaacPool!, trainers: m.trainingPool! };
+      // Messages that only continue a large snapshot carry no counts.
+      if (!m.isaacPool || !m.trainingPool) continue;
+      last = { sims: m.isaacPool, trainers: m.trainingPool };
       if (pred(last.sims, last.trainers)) return last;
     }
   } finally {

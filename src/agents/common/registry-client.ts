@@ -104,7 +104,12 @@ export class RegistryClient {
     this.connecting = (async () => {
       while (!this.stopped) {
         try {
-          const res = await this.client.register({ instances: [...this.instances.values()].map((i) => i.spec()) }, { timeoutMs: 5000 });
+          // In messages of at most BEATS_PER_MESSAGE, for the same reason as the beats.
+          const all = [...this.instances.values()];
+          let res: Awaited<ReturnType<RegistryServiceClient['register']>> | undefined;
+          for (let k = 0; k < all.length || !res; k += BEATS_PER_MESSAGE) {
+            res = await this.client.register({ instances: all.slice(k, k + BEATS_PER_MESSAGE).map((i) => i.spec()) }, { timeoutMs: 5000 });
+          }
           if (!this.opts.intervalMs && res.heartbeatIntervalMs) this.intervalMs = res.heartbeatIntervalMs;
           this.openStream();
           this.backoffMs = 100;

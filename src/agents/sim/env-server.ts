@@ -51,14 +51,14 @@ export class EnvServer {
     }
   }
 
-  /** Unbinds before closing so the port is free again when this resolves. */
+  /**
+   * Closes the socket (linger 0 frees the port). No unbind first: unbinding a REP socket whose peer
+   * is mid-request, while a send is pending, aborted libzmq (pipe.cpp assertions) under the
+   * benchmark's back-to-back gang cycles. Neuro rotates ports per simulator, so an immediate rebind of
+   * the same port is not needed.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      try {
-        await this.socket.unbind(this.endpoint);
-      } catch {
-        // Already unbound or never fully bound; closing below releases whatever is left.
-      }
       this.socket.close();
       await this.loop;
     })();

@@ -714,7 +714,8 @@ export const WatchResourcePoolRequestSchema: GenMessage<WatchResourcePoolRequest
  */
 export type WatchResourcePoolResponse = Message<"neuro.v1.WatchResourcePoolResponse"> & {
   /**
-   * Counts now; instances filled only in the first (snapshot) message.
+   * Counts now; instances filled only in the first (snapshot) message, at most 2,000 of them: the rest
+   * of the snapshot follows as `changed` in the next messages.
    *
    * @generated from field: neuro.v1.PoolStatus isaac_pool = 1;
    */
@@ -1545,7 +1546,8 @@ export const NeuroOrchestratorService: GenService<{
     output: typeof WatchSessionResponseSchema;
   },
   /**
-   * A snapshot of the pools, then changed instances as they change.
+   * A snapshot of the pools, then changed instances as they change. A large pool's snapshot continues
+   * in the `changed` of the messages right after the first.
    *
    * @generated from rpc neuro.v1.NeuroOrchestratorService.WatchResourcePool
    */
