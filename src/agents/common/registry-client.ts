@@ -157,15 +157,25 @@ export class RegistryClient {
    * promoted to the old generation, which is what made Neuro's memory grow with pool size.
    */
   private writeBeats(stream: grpc.ClientDuplexStream<unknown, HeartbeatResponse>): void {
-    let beats: InstanceBeatInit[] = [];
-    for (const i of this.instances.values()) {
-      beats.push(i.beat());
-      if (beats.length === BEATS_PER_MESSAGE) {
-        stream.write({ beats });
-        beats = [];
-      }
+    const all = [...this.instances.keys()];
+    const chunks = Math.ceil(all.length / BEATS_PER_MESSAGE);
+    // The messages of one interval are spread over its first half rather than sent back to back, so
+    // Neuro never has a burst of them queued in front of a create. Each beat is built when sent.
+    const gap = chunks > 1 ? this.intervalMs / 2 / chunks : 0;
+    for (let k = 0; k < chunks; k++) {
+      const send = () => {
+        if (stream.destroyed || this.stopped) return;
+        const beats: InstanceBeatInit[] = [];
+        // An instance removed (killed) since the interval began beats no more.
+        for (const id of all.slice(k * BEATS_PER_MESSAGE, (k + 1) * BEATS_PER_MESSAGE)) {
+          const inst = this.instances.get(id);
+          if (inst) beats.push(inst.beat());
+        }
+        if (beats.length) stream.write({ beats });
+      };
+      if (k === 0) send();
+      else setTimeout(send, gap * k).unref();
     }
-    if (beats.length) stream.write({ beats });
   }
 
   private apply(res: HeartbeatResponse): void {
