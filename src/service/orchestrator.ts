@@ -140,9 +140,8 @@ export class Orchestrator {
         await Promise.all(
           s.channels.map(async (c) => {
             const sim = this.instance(c.simulatorId);
-            const client = this.clients.sim(sim.spec.address);
             failedOn = `simulator ${sim.spec.id}`;
-            await client.createSession(
+            await this.clients.sim(sim.spec.address).createSession(
               {
                 instanceId: sim.spec.id,
                 sessionId: s.id,
@@ -154,10 +153,12 @@ export class Orchestrator {
                 recordDemonstrations: h?.recordDemonstrations ?? false,
                 humanIdleTimeoutSeconds: h?.idleTimeoutSeconds ?? 0,
                 reportAddress: this.opts.reportAddress,
+                // The env server is bound in the same call (one round trip per simulator, not two).
+                zmqEndpoint: c.endpoint,
+                envs,
               },
               this.clients.timeout,
             );
-            await client.bindEnvServer({ instanceId: sim.spec.id, sessionId: s.id, epoch, zmqEndpoint: c.endpoint, envs }, this.clients.timeout);
           }),
         );
         const trainer = this.instance(s.trainer!);

@@ -3,8 +3,9 @@
  * Neuro about itself. It holds no timer, socket or env until a session needs one, so an agent can
  * host thousands of them.
  */
-import type { DescMessage, MessageInitShape } from '@bufbuild/protobuf';
+import { create, type DescMessage, type MessageInitShape } from '@bufbuild/protobuf';
 import type { Logger } from 'pino';
+import { BindEnvServerRequestSchema } from '../../gen/isaac/v1/isaac_sim_pb.js';
 import type {
   BindEnvServerRequest,
   BindEnvServerResponseSchema,
@@ -152,6 +153,7 @@ export class SimInstance implements HostedInstance {
     if (live && live.id === req.sessionId && live.epoch === req.epoch) {
       // Neuro retrying a create whose answer it lost: same session, same answer.
       await this.teardown;
+      if (req.zmqEndpoint) await this.bindEnvServer(this.bindRequest(req));
       return this.created(live, 'session already created');
     }
     if (req.epoch === 0n) throw NeuroError.invalid([{ field: 'epoch', description: 'must be greater than 0' }]);
@@ -169,7 +171,19 @@ export class SimInstance implements HostedInstance {
     this.current = session;
     (this.warm ??= new Set()).add(session.robot.name);
     await previous;
+    if (req.zmqEndpoint) {
+      try {
+        await this.bindEnvServer(this.bindRequest(req));
+      } catch (e) {
+        if (this.current === session) await this.end(`env server not bound: ${(e as Error).message}`);
+        throw e;
+      }
+    }
     return this.created(session, 'session created');
+  }
+
+  private bindRequest(req: CreateSessionRequest): BindEnvServerRequest {
+    return create(BindEnvServerRequestSchema, { instanceId: req.instanceId, sessionId: req.sessionId, epoch: req.epoch, zmqEndpoint: req.zmqEndpoint, envs: req.envs });
   }
 
   async destroySession(req: DestroySessionRequest): Promise<Init<typeof DestroySessionResponseSchema>> {

@@ -277,6 +277,14 @@ describe('simulator agent', () => {
     await sim.createSession({ instanceId: 'isaac-sim-4', sessionId: 'train-2', epoch: 1n, sceneConfig: scene('two_link_arm.urdf'), mode: SessionMode.TRAINING });
     const conflict = await rejects(sim.bindEnvServer({ instanceId: 'isaac-sim-4', sessionId: 'train-2', epoch: 1n, zmqEndpoint: endpoint, envs: 1 }), 'UNAVAILABLE', 'PORT_IN_USE');
     assert.match(conflict.message, /in use/i);
+    // Bound in the create itself: a port in use fails the create and leaves the instance free.
+    const inCreate = await rejects(
+      sim.createSession({ instanceId: 'isaac-sim-3', sessionId: 'train-3', epoch: 1n, sceneConfig: scene('two_link_arm.urdf'), mode: SessionMode.TRAINING, zmqEndpoint: endpoint, envs: 1 }),
+      'UNAVAILABLE',
+      'PORT_IN_USE',
+    );
+    assert.match(inCreate.message, /in use/i);
+    assert.equal(agent.stats('isaac-sim-3').sessionId, undefined, 'nothing held after a failed bind');
 
     ok(await env.call({ type: 'close', epoch: '5' }), 'close');
     const after = await env.call({ type: 'reset', epoch: '5' });
