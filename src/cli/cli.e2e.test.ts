@@ -29,7 +29,7 @@ describe('the neuro CLI', () => {
 
   before(async () => {
     neuro = await startNeuro();
-    [sims, trainers] = await Promise.all([startSimAgent(neuro.address, 4, ['--zmq-port-base', '45000']), startTrainerAgent(neuro.address, 1)]);
+    [sims, trainers] = await Promise.all([startSimAgent(neuro.address, 4, ['--zmq-port-base', '25000']), startTrainerAgent(neuro.address, 1)]);
     api = client(neuro.address);
     await poolUntil(api, (s, t) => s.idleInstances === 4 && t.idleInstances === 1);
   });

@@ -18,7 +18,7 @@ describe('a Python gRPC client compiled from proto/ with protoc', () => {
 
   before(async () => {
     neuro = await startNeuro();
-    agents = await Promise.all([startSimAgent(neuro.address, 5, ['--zmq-port-base', '46000']), startTrainerAgent(neuro.address, 1)]);
+    agents = await Promise.all([startSimAgent(neuro.address, 5, ['--zmq-port-base', '26000']), startTrainerAgent(neuro.address, 1)]);
     api = client(neuro.address);
     await poolUntil(api, (s, t) => s.idleInstances === 5 && t.idleInstances === 1);
   });

@@ -78,7 +78,7 @@ describe('HYBRID sessions', () => {
     dataDir = tempDir();
     grpcPort = await freePort();
     neuro = await startNeuro({ dataDir, grpcPort });
-    sims = await startSimAgent({ neuroAddress: neuro.address, count: 4, zmqPortBase: 44000, heartbeatIntervalMs: 200, logger: quiet });
+    sims = await startSimAgent({ neuroAddress: neuro.address, count: 4, zmqPortBase: 24000, heartbeatIntervalMs: 200, logger: quiet });
     trainers = await startTrainerAgent({
       neuroAddress: neuro.address,
       count: 2,

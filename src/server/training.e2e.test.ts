@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fromJson, toJson } from '@bufbuild/protobuf';
+import { Reply } from 'zeromq';
 import { CreateTrainingSessionRequestSchema, CreateTrainingSessionResponseSchema, SessionState, type Session } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
 import { SessionMode, TrainingStatus } from '../gen/neuro/v1/common_pb.js';
 import type { NeuroError } from '../core/errors.js';
@@ -58,7 +59,7 @@ describe('TRAINING sessions over real gRPC and ZeroMQ', () => {
     dataDir = tempDir();
     grpcPort = await freePort();
     neuro = await startNeuro({ dataDir, grpcPort });
-    [sims, trainers] = await Promise.all([startSimAgent(neuro.address, 8, ['--zmq-port-base', String(41000)]), startTrainerAgent(neuro.address, 3)]);
+    [sims, trainers] = await Promise.all([startSimAgent(neuro.address, 8, ['--zmq-port-base', String(21000)]), startTrainerAgent(neuro.address, 3)]);
     api = client(neuro.address);
     await poolUntil(api, (s, t) => s.idleInstances === 8 && t.idleInstances === 3);
   });
@@ -170,8 +171,30 @@ describe('TRAINING sessions over real gRPC and ZeroMQ', () => {
     await poolUntil(api, (p, t) => p.idleInstances === 8 && t.idleInstances === 3);
   });
 
+  it('creates again on another port when a simulator finds its ZeroMQ port taken', async () => {
+    const extra = await startSimAgent(neuro.address, 1, ['--id-prefix', 'portless-', '--zmq-port-base', '22100']);
+    const squatter = new Reply({ linger: 0 });
+    await squatter.bind('tcp://127.0.0.1:22100');
+    try {
+      await poolUntil(api, (s) => s.idleInstances === 9);
+      const others = Array.from({ length: 8 }, (_, k) => `isaac-sim-${k + 1}`);
+      for (const id of others) await api.drainInstance({ instanceId: id });
+      const res = await api.createTrainingSession(training('port-taken', 1, 100000));
+      for (const id of others) await api.undrainInstance({ instanceId: id });
+      assert.deepEqual(res.isaacInstanceIds, ['portless-1']);
+      assert.equal(res.zmqChannels[0]!.zmqEndpoint, 'tcp://127.0.0.1:22101', 'the taken port was skipped');
+      await watchUntil(api, 'port-taken', (s) => s.state === SessionState.RUNNING);
+      await api.terminateSession({ sessionId: 'port-taken' });
+    } finally {
+      squatter.close();
+      // A graceful stop deregisters: the instance leaves the pool.
+      await extra.kill('SIGTERM');
+    }
+    await poolUntil(api, (s, t) => s.idleInstances === 8 && t.idleInstances === 3 && s.totalInstances === 8);
+  });
+
   it('fails the session when a simulator dies mid-run, stopping the trainer and releasing the rest', async () => {
-    const doomed = await startSimAgent(neuro.address, 2, ['--id-prefix', 'doomed-', '--zmq-port-base', '43000', '--host-label', 'doomed-host']);
+    const doomed = await startSimAgent(neuro.address, 2, ['--id-prefix', 'doomed-', '--zmq-port-base', '22000', '--host-label', 'doomed-host']);
     await poolUntil(api, (s) => s.idleInstances === 10);
     // Only the doomed simulators match: drain the rest for this create.
     const others = Array.from({ length: 8 }, (_, k) => `isaac-sim-${k + 1}`);

@@ -22,6 +22,9 @@ export interface OrchestratorOptions {
   now?: () => number;
 }
 
+/** Creates tried when a simulator finds its ZeroMQ port taken. */
+const PORT_ATTEMPTS = 3;
+
 type SessionListener = (e: SessionEvent, s: Session) => void;
 type PoolListener = (changed: Instance[], removed: string[]) => void;
 
@@ -105,9 +108,26 @@ export class Orchestrator {
     const existing = this.engine.existing(req);
     void this.commit();
     if (existing) return Promise.resolve(existing);
-    const p = this.doCreate(req).finally(() => this.inflight.delete(req.sessionId));
+    const p = this.createWithRetry(req).finally(() => this.inflight.delete(req.sessionId));
     this.inflight.set(req.sessionId, p);
     return p;
+  }
+
+  /**
+   * A ZeroMQ port can be taken by something Neuro does not know of (an outgoing connection's ephemeral
+   * port, another program): the create then fails, releases everything, and is run again — the next
+   * attempt starts past that port, as each simulator's port search rotates.
+   */
+  private async createWithRetry(req: CreateRequest): Promise<Session> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.doCreate(req);
+      } catch (e) {
+        if (!(e instanceof NeuroError) || e.reason !== 'PORT_IN_USE' || attempt >= PORT_ATTEMPTS) throw e;
+        this.log.info({ session: req.sessionId, attempt, err: e.message }, 'a ZeroMQ port was taken; creating again');
+        this.engine.existing(req);
+      }
+    }
   }
 
   private async doCreate(req: CreateRequest): Promise<Session> {
@@ -186,6 +206,7 @@ export class Orchestrator {
       this.track(this.perform(effects));
       this.log.warn({ session: s.id, err: err.message, code: err.code }, 'create failed; everything released');
       if (err.code === 'INVALID_ARGUMENT') throw new NeuroError('INVALID_ARGUMENT', err.reason, `${failedOn}: ${err.message}`, err.details);
+      if (err.reason === 'PORT_IN_USE') throw new NeuroError('UNAVAILABLE', 'PORT_IN_USE', `${reason}; nothing is held, retry the create`, err.details);
       if (err.code === 'UNAVAILABLE' || err.code === 'DEADLINE_EXCEEDED' || err.code === 'INTERNAL') {
         throw new NeuroError('UNAVAILABLE', 'INSTANCE_UNAVAILABLE', `${reason}; nothing is held, retry the create`, { resource: { type: 'instance', name: failedOn } });
       }

@@ -53,7 +53,7 @@ const pendingStops = new Map<string, StopDirective[]>();
 let neuro: grpc.Server;
 let agent: SimAgent;
 let sim: ClientOf<typeof IsaacSimService>;
-const ZMQ_BASE = 41000;
+const ZMQ_BASE = 27000;
 
 before(async () => {
   neuro = new grpc.Server();
