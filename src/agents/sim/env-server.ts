@@ -29,11 +29,19 @@ export class EnvServer {
   static async bind(endpoint: string, handle: (msg: Buffer) => EnvReply, onError: (err: Error) => void): Promise<EnvServer> {
     // linger 0: a closed session must not hold its port (or pending replies) after it is gone.
     const socket = new Reply({ linger: 0, sendTimeout: 5000 });
-    try {
-      await socket.bind(endpoint);
-    } catch (e) {
-      socket.close();
-      throw e;
+    // A socket closed a moment ago (this port's previous session) frees its port in zeromq's I/O
+    // thread, after close() returns: a few short retries cover that, a port really taken still fails.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await socket.bind(endpoint);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= BIND_ATTEMPTS) {
+          socket.close();
+          throw e;
+        }
+        await new Promise((r) => setTimeout(r, BIND_RETRY_MS));
+      }
     }
     return new EnvServer(socket, socket.lastEndpoint ?? endpoint, endpoint, handle, onError);
   }
@@ -65,6 +73,9 @@ export class EnvServer {
     return this.closing;
   }
 }
+
+const BIND_ATTEMPTS = 8;
+const BIND_RETRY_MS = 25;
 
 type Failure = Extract<EnvReply, { ok: false }>;
 const fail = (error: Failure['error'], message: string, controller?: string): Failure =>

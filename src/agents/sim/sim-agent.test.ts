@@ -303,8 +303,17 @@ describe('simulator agent', () => {
     assert.equal(ok(await env2.call({ type: 'hello', session_id: 'train-2', epoch: '1' }), 'hello').instance_id, 'isaac-sim-4');
     env2.close();
     await sim.destroySession({ instanceId: 'isaac-sim-4', sessionId: 'train-2', epoch: 1n });
+    // The port is released by zeromq's I/O thread just after the close: bounded retries, not a sleep.
     const probe = new Reply({ linger: 0 });
-    await probe.bind(endpoint);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await probe.bind(endpoint);
+        break;
+      } catch (e) {
+        if (attempt >= 8) throw e;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
     probe.close();
   });
 
