@@ -1,7 +1,7 @@
 /**
  * `neuro session watch`: events as lines, and for training a live progress bar with the reward.
  */
-import type { WatchSessionResponse } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
+import type { TrainingProgress, WatchSessionResponse } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
 import type { ClientOf } from '../rpc/grpc-adapter.js';
 import type { NeuroOrchestratorService } from '../gen/neuro/v1/neuro_orchestrator_pb.js';
 import { stateName } from './main.js';
@@ -10,6 +10,10 @@ export function progressBar(done: number, total: number, width = 30): string {
   const f = total > 0 ? Math.min(1, done / total) : 0;
   const n = Math.round(f * width);
   return `[${'#'.repeat(n)}${'.'.repeat(width - n)}] ${(f * 100).toFixed(0).padStart(3)}%`;
+}
+
+function progressLine(p: TrainingProgress): string {
+  return `${progressBar(Number(p.episodesDone), Number(p.totalEpisodes))} ${p.episodesDone}/${p.totalEpisodes} episodes  reward ${p.meanReward.toFixed(3)} (start ${p.firstMeanReward.toFixed(3)})  ${p.envStepsPerSecond.toFixed(0)} steps/s`;
 }
 
 export async function watch(c: ClientOf<typeof NeuroOrchestratorService>, id: string, asJson: boolean, toJson: (m: WatchSessionResponse) => string): Promise<void> {
@@ -22,12 +26,14 @@ export async function watch(c: ClientOf<typeof NeuroOrchestratorService>, id: st
     }
     const e = m.event;
     if (!e) {
-      process.stdout.write(`${id}: ${stateName(m.session!.state)}\n`);
+      // The session as it is now: its progress so far, then its state (all there is if it has ended).
+      const s = m.session!;
+      if (s.progress) process.stdout.write(`${progressLine(s.progress)}\n`);
+      process.stdout.write(`${id}: ${stateName(s.state)}${s.failureReason ? ` (${s.failureReason})` : ''}\n`);
       continue;
     }
     if (e.type === 'progress' && e.progress) {
-      const p = e.progress;
-      const line = `${progressBar(Number(p.episodesDone), Number(p.totalEpisodes))} ${p.episodesDone}/${p.totalEpisodes} episodes  reward ${p.meanReward.toFixed(3)} (start ${p.firstMeanReward.toFixed(3)})  ${p.envStepsPerSecond.toFixed(0)} steps/s`;
+      const line = progressLine(e.progress);
       if (tty) {
         process.stdout.write(`\r${line}`);
         barShown = true;
