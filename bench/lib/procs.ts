@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Health, HealthCheckResponse_ServingStatus } from '../../src/gen/grpc/health/v1/health_pb.js';
 import { NeuroOrchestratorService } from '../../src/gen/neuro/v1/neuro_orchestrator_pb.js';
 import { createClient, type ClientOf } from '../../src/rpc/grpc-adapter.js';
-import { BIN, freePort, tempDir, type Proc } from '../../src/testing/processes.js';
+import { BIN, freePort, procOf, tempDir, type Proc } from '../../src/testing/processes.js';
 
 export type Api = ClientOf<typeof NeuroOrchestratorService>;
 
@@ -73,53 +73,7 @@ export function removeDir(d: string): void {
  * node flags allowed before the script (--cpu-prof cannot go through NODE_OPTIONS).
  */
 export function spawnNode(argv: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let out = '';
-  const waiters: { re: RegExp; resolve: (m: RegExpMatchArray) => void }[] = [];
-  const onData = (c: Buffer) => {
-    out += c.toString();
-    if (out.length > 1_000_000) out = out.slice(-100_000);
-    for (const w of [...waiters]) {
-      const m = out.match(w.re);
-      if (m) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  return track({
-    child,
-    output: () => out,
-    exited,
-    line(re, timeoutMs = 30_000) {
-      const m = out.match(re);
-      if (m) return Promise.resolve(m);
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no line matching ${re} within ${timeoutMs} ms; output:\n${out.slice(-3000)}`)), timeoutMs);
-        const w = {
-          re,
-          resolve: (x: RegExpMatchArray) => {
-            clearTimeout(t);
-            resolve(x);
-          },
-        };
-        waiters.push(w);
-        void exited.then(() => {
-          if (waiters.includes(w)) {
-            clearTimeout(t);
-            reject(new Error(`process exited before printing ${re}; output:\n${out.slice(-3000)}`));
-          }
-        });
-      });
-    },
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
-  });
+  return track(procOf(spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })));
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -161,67 +161,46 @@ export function buildProgram(): Command {
     });
 
   const agent = program.command('agent').description('run reference agents that stand in for Isaac Sim and training instances');
-  agent
-    .command('sim')
-    .description('simulator agent: serves IsaacSimService for --count virtual instances')
-    .option('--neuro <host:port>', "Neuro's gRPC address", '127.0.0.1:50051')
-    .addOption(new Option('--instance-token <token>', 'instance bearer token').env('NEURO_INSTANCE_TOKEN'))
-    .option('--count <n>', 'virtual instances', intOpt, 8)
-    .option('--id-prefix <prefix>', 'instance id prefix', 'isaac-sim-')
-    .option('--start-index <n>', 'first instance number', intOpt, 1)
-    .option('--host <host>', 'advertised host', '127.0.0.1')
-    .option('--zone <zone>', 'zone', 'zone-a')
-    .option('--host-label <name>', 'topology host name reported to Neuro')
-    .option('--grpc-port <port>', 'gRPC port (0 = any free)', intOpt, 0)
+  // The options every reference agent takes, and what they mean to both kinds.
+  const agentCommand = (name: string, description: string, count: number, idPrefix: string) =>
+    agent
+      .command(name)
+      .description(description)
+      .option('--neuro <host:port>', "Neuro's gRPC address", '127.0.0.1:50051')
+      .addOption(new Option('--instance-token <token>', 'instance bearer token').env('NEURO_INSTANCE_TOKEN'))
+      .option('--count <n>', 'virtual instances', intOpt, count)
+      .option('--id-prefix <prefix>', 'instance id prefix', idPrefix)
+      .option('--start-index <n>', 'first instance number', intOpt, 1)
+      .option('--host <host>', 'advertised host', '127.0.0.1')
+      .option('--zone <zone>', 'zone', 'zone-a')
+      .option('--host-label <name>', 'topology host name reported to Neuro')
+      .option('--grpc-port <port>', 'gRPC port (0 = any free)', intOpt, 0);
+  const agentOptions = (o: Record<string, unknown>) => ({
+    neuroAddress: o.neuro as string,
+    token: o.instanceToken as string | undefined,
+    count: o.count as number,
+    idPrefix: o.idPrefix as string,
+    startIndex: o.startIndex as number,
+    host: o.host as string,
+    zone: o.zone as string,
+    hostLabel: o.hostLabel as string | undefined,
+    grpcPort: o.grpcPort as number,
+  });
+  agentCommand('sim', 'simulator agent: serves IsaacSimService for --count virtual instances', 8, 'isaac-sim-')
     .option('--http-port <port>', 'control WebSocket port (0 = any free)', intOpt, 0)
     .option('--zmq-port-base <port>', 'first ZeroMQ port', intOpt, 30000)
     .action(async (o) => {
       const { startSimAgent } = await import('../agents/sim/index.js');
-      const a = await startSimAgent({
-        neuroAddress: o.neuro,
-        token: o.instanceToken,
-        count: o.count,
-        idPrefix: o.idPrefix,
-        startIndex: o.startIndex,
-        host: o.host,
-        zone: o.zone,
-        hostLabel: o.hostLabel,
-        grpcPort: o.grpcPort,
-        httpPort: o.httpPort,
-        zmqPortBase: o.zmqPortBase,
-      });
+      const a = await startSimAgent({ ...agentOptions(o), httpPort: o.httpPort, zmqPortBase: o.zmqPortBase });
       onSignals(() => a.stop());
       process.stdout.write(`simulator agent: ${a.instanceIds.length} instances on ${a.grpcAddress}, control WebSocket on port ${a.httpPort}\n`);
     });
-  agent
-    .command('trainer')
-    .description('trainer agent: serves TrainingService for --count virtual instances')
-    .option('--neuro <host:port>', "Neuro's gRPC address", '127.0.0.1:50051')
-    .addOption(new Option('--instance-token <token>', 'instance bearer token').env('NEURO_INSTANCE_TOKEN'))
-    .option('--count <n>', 'virtual instances', intOpt, 2)
-    .option('--id-prefix <prefix>', 'instance id prefix', 'training-')
-    .option('--start-index <n>', 'first instance number', intOpt, 1)
-    .option('--host <host>', 'advertised host', '127.0.0.1')
-    .option('--zone <zone>', 'zone', 'zone-a')
-    .option('--host-label <name>', 'topology host name reported to Neuro')
-    .option('--grpc-port <port>', 'gRPC port (0 = any free)', intOpt, 0)
+  agentCommand('trainer', 'trainer agent: serves TrainingService for --count virtual instances', 2, 'training-')
     .option('--gpus <n>', 'GPUs per instance', intOpt, 4)
     .option('--memory-gb <n>', 'memory per instance', intOpt, 32)
     .action(async (o) => {
       const { startTrainerAgent } = await import('../agents/trainer/index.js');
-      const a = await startTrainerAgent({
-        neuroAddress: o.neuro,
-        token: o.instanceToken,
-        count: o.count,
-        idPrefix: o.idPrefix,
-        startIndex: o.startIndex,
-        host: o.host,
-        zone: o.zone,
-        hostLabel: o.hostLabel,
-        grpcPort: o.grpcPort,
-        gpusPerInstance: o.gpus,
-        memoryGb: o.memoryGb,
-      });
+      const a = await startTrainerAgent({ ...agentOptions(o), gpusPerInstance: o.gpus, memoryGb: o.memoryGb });
       onSignals(() => a.stop());
       process.stdout.write(`trainer agent: ${a.instanceIds.length} instances on ${a.grpcAddress}\n`);
     });

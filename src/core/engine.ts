@@ -17,7 +17,6 @@
  */
 import { NeuroError } from './errors.js';
 import {
-  TERMINAL_STATES,
   controlUrl,
   isLive,
   requestKey,
@@ -762,4 +761,3 @@ export class Engine {
   }
 }
 
-export { TERMINAL_STATES };

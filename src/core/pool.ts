@@ -96,10 +96,6 @@ export class Pool {
     if (store) this.stored.add(i.spec.id);
   }
 
-  /** Like update, for fields no index depends on (metrics); not reported as a change. */
-  touch(i: Instance, mutate: (i: Instance) => void): void {
-    mutate(i);
-  }
 
   freeOf(kind: InstanceKind): ReadonlyMap<string, Instance> {
     return this.free[kind];

@@ -2,7 +2,7 @@
  * Protobuf ⇄ domain. The only place that knows both the generated types and the core's model.
  */
 import type { MessageInitShape } from '@bufbuild/protobuf';
-import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { SessionMode, TrainingStatus, type Position, type SceneConfig, type StreamConfig, type TrainingConfig, type ResourceRequirements, type ZmqChannelSchema } from '../gen/neuro/v1/common_pb.js';
 import {
   SessionState,
@@ -303,4 +303,3 @@ export function beatFromProto(b: InstanceBeat): Beat {
   };
 }
 
-export { timestampMs };

@@ -354,6 +354,9 @@ export class Orchestrator {
    */
   private commit(): Promise<void> {
     const c = this.engine.takeChanges();
+    // Most heartbeat messages change nothing stored or shown: no batch, no flush scheduled.
+    const empty = !c.sessions.length && !c.purgedSessions.length && !c.instances.length && !c.shownInstances.length && !c.removedInstances.length && !c.events.length && c.epoch === null;
+    if (empty) return this.flushing ?? Promise.resolve();
     const b = (this.batch ??= { sessions: new Map(), instances: new Map(), shown: new Map(), removed: new Set(), purged: new Set(), events: [] as SessionEvent[], epoch: null });
     for (const x of c.sessions) b.sessions.set(x.id, x);
     for (const id of c.purgedSessions) {

@@ -7,49 +7,23 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { isIP, type AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { pino, type Logger } from 'pino';
+import type { AgentOptions } from '../common/agent-options.js';
 import { RegistryClient } from '../common/registry-client.js';
 import { DEFAULT_ASSETS_DIR } from '../env/index.js';
 import { createControlSockets } from './control-socket.js';
 import { addIsaacSimService } from './grpc-service.js';
 import { SimInstance, type AgentContext } from './instance.js';
 
-export interface SimAgentOptions {
-  /** Neuro's gRPC address (host:port), where instances register and heartbeat. */
-  neuroAddress: string;
-  /** The instance token, when Neuro requires one. */
-  token?: string;
-  /** Virtual instances to host. */
-  count: number;
-  /** Instance ids are `${idPrefix}${index}`. Default "isaac-sim-". */
-  idPrefix?: string;
-  /** Index of the first instance. Default 1. */
-  startIndex?: number;
-  /** Address clients use to reach this agent (also what the servers bind when it is an IP). Default "127.0.0.1". */
-  host?: string;
-  /** Default "zone-a". */
-  zone?: string;
-  /** Topology host name reported to Neuro. Default `host`. */
-  hostLabel?: string;
-  /** 0 picks a free port. Default 0. */
-  grpcPort?: number;
+/** The simulator agent's options: the common ones (default id prefix "isaac-sim-", 1 GPU, 16 GB) and its own. */
+export interface SimAgentOptions extends AgentOptions {
   /** 0 picks a free port. Default 0. */
   httpPort?: number;
   /** First ZeroMQ port of the first instance's range; each next instance gets the next range. Default 20000. */
   zmqPortBase?: number;
   /** Ports per instance. Default 8, fewer when that many instances would not fit below 65536. */
   zmqPortsPerInstance?: number;
-  /** Default 1. */
-  gpusPerInstance?: number;
-  /** Default 16. */
-  memoryGb?: number;
-  labels?: Record<string, string>;
-  /** Overrides the heartbeat interval Neuro asks for. */
-  heartbeatIntervalMs?: number;
   /** Where robots are loaded from. Default the repository's assets/robots. */
   assetsDir?: string;
-  logger?: Logger;
-  /** Register and heartbeat with Neuro. Default true. */
-  registerWithNeuro?: boolean;
 }
 
 /** What an instance has done, for tests and operators. Counters cover the instance's lifetime. */

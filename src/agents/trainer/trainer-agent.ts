@@ -10,47 +10,21 @@ import { NeuroError } from '../../core/errors.js';
 import { InstanceRegistryService } from '../../gen/neuro/v1/registry_pb.js';
 import { TrainingService } from '../../gen/training/v1/training_pb.js';
 import { addService, createClient, type ClientOf } from '../../rpc/grpc-adapter.js';
+import type { AgentOptions } from '../common/agent-options.js';
 import { RegistryClient } from '../common/registry-client.js';
 import { TrainerInstance, type TrainerContext } from './trainer-instance.js';
 import type { ReportAnswer, TrainerProgressReport } from './training-run.js';
 
-export interface TrainerAgentOptions {
-  /** Neuro's gRPC address (host:port), where instances register, heartbeat and report progress. */
-  neuroAddress: string;
-  /** The instance token, when Neuro requires one. */
-  token?: string;
-  /** Virtual instances to host. */
-  count: number;
-  /** Instance ids are `${idPrefix}${index}`. Default "training-". */
-  idPrefix?: string;
-  /** Index of the first instance. Default 1. */
-  startIndex?: number;
-  /** Address Neuro uses to reach this agent (also what the server binds when it is an IP). Default "127.0.0.1". */
-  host?: string;
-  /** Topology host name reported to Neuro. Default `host`. */
-  hostLabel?: string;
-  /** Default "zone-a". */
-  zone?: string;
-  /** 0 picks a free port. Default 0. */
-  grpcPort?: number;
-  /** GPUs each instance advertises (`GPU-0` …). Default 4. */
-  gpusPerInstance?: number;
+/** The trainer agent's options: the common ones (default id prefix "training-", 4 GPUs, 32 GB) and its own. */
+export interface TrainerAgentOptions extends AgentOptions {
   /** Memory of each advertised GPU. Default 81920 MB. */
   gpuMemoryMb?: number;
-  /** Default 32. */
-  memoryGb?: number;
-  labels?: Record<string, string>;
-  /** Overrides the heartbeat interval Neuro asks for. */
-  heartbeatIntervalMs?: number;
   /** How often a running session reports progress. Default 500 ms. */
   progressIntervalMs?: number;
   /** How long a simulator may take to answer one env request before it counts as gone. Default 5000 ms. */
   receiveTimeoutMs?: number;
   /** How often a paused (human-held) env is asked for demonstrations. Default 200 ms. */
   demoPollIntervalMs?: number;
-  logger?: Logger;
-  /** Register, heartbeat and report progress to Neuro. Default true. */
-  registerWithNeuro?: boolean;
   /** Sees every progress report (also when nothing is sent to Neuro). */
   onProgress?: (report: TrainerProgressReport) => void;
   /** Called with the demonstrations each time a batch reaches a learner (tests check their content). */
